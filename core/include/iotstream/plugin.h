@@ -1,0 +1,228 @@
+/*
+ * plugin.h: the ABI between the iotstream pipeline (the host) and its plugins.
+ *
+ * Self-contained C99: a plugin includes only this header and never links libiotstream.
+ * Everything a plugin needs from the host (logging, emitting records, dead-lettering,
+ * allocation, configuration values, rule names) comes through the iots_host_api_t table.
+ *
+ * A plugin shared library exports exactly one symbol:
+ *
+ *     IOTS_PLUGIN_EXPORT const iots_plugin_descriptor_t *const *
+ *     iots_plugin_descriptors(uint32_t *count);
+ *
+ * returning an array of `*count` descriptors with static storage duration.
+ *
+ * Versioning (as GStreamer, OBS and DuckDB do): every descriptor begins with struct_size,
+ * abi_major, abi_minor. The host rejects a different major, a minor newer than its own, and a
+ * struct_size too small to hold the callbacks that the descriptor's minor requires. Fields are
+ * only ever appended; a host copies struct_size bytes into a zeroed descriptor of its own.
+ *
+ * Threading: every call to one plugin instance (create, process, tick, on_assign, on_revoke,
+ * checkpoint, flush, destroy) is made from one pipeline thread, one at a time; an instance
+ * needs no locking. Different instances may run at the same time on different threads, so
+ * plugin globals must be thread-safe. Host functions may only be called from inside such a
+ * callback, on that thread.
+ *
+ * Errors: callbacks return 0 on success, non-zero on failure, after writing a reason into the
+ * host-owned (errstr, errstr_size) buffer where one is given. No C++ exception may leave a
+ * plugin: a C++ plugin catches everything at each callback.
+ */
+#ifndef IOTSTREAM_PLUGIN_H
+#define IOTSTREAM_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IOTS_PLUGIN_ABI_MAJOR 1
+#define IOTS_PLUGIN_ABI_MINOR 0
+/** The one symbol a plugin library exports. */
+#define IOTS_PLUGIN_ENTRY_SYMBOL "iots_plugin_descriptors"
+
+#if defined(__GNUC__)
+#define IOTS_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define IOTS_PLUGIN_EXPORT
+#endif
+
+/* ------------------------------------------------------------------------------------------
+ * The batch: one poll's decoded readings, as columns. Owned by the host; borrowed by the
+ * plugin for the duration of process() only (copy what you keep).
+ * ---------------------------------------------------------------------------------------- */
+
+/** A string that is not NUL-terminated. */
+typedef struct iots_str_s {
+    const char *data;
+    size_t len;
+} iots_str_t;
+
+typedef struct iots_batch_view_s {
+    uint32_t struct_size;
+    uint32_t count;                 /**< records in the batch */
+    uint32_t field_count;           /**< numeric columns, from the decoder schema */
+    const char *const *field_names; /**< field_count names, e.g. "temperature", "location.lat" */
+    const double *const *fields;    /**< fields[f][i]: field f of record i; NaN when absent */
+    const iots_str_t *sensor_ids;   /**< the envelope's sensor_id (also the Kafka key) */
+    const int64_t *event_time_ms;   /**< the envelope's timestamp, epoch milliseconds UTC */
+    const uint32_t *streams;        /**< input stream id: one per (topic, partition) */
+    const int64_t *offsets;         /**< Kafka offset within the stream */
+    const iots_str_t *payloads;     /**< the raw record value as consumed */
+    const uint64_t *anomaly_bits;   /**< rule hits so far: bit r set = rule id r fired */
+} iots_batch_view_t;
+
+/* ------------------------------------------------------------------------------------------
+ * Configuration. The host validates a stage's config against the descriptor's key table
+ * (unknown key, wrong type) and fills defaults before create() is called.
+ * ---------------------------------------------------------------------------------------- */
+typedef enum iots_config_type_e {
+    IOTS_CONFIG_BOOL = 1,
+    IOTS_CONFIG_INT = 2,
+    IOTS_CONFIG_DOUBLE = 3, /**< an INT value is accepted for a DOUBLE key */
+    IOTS_CONFIG_STRING = 4,
+    IOTS_CONFIG_JSON = 5    /**< any JSON value (arrays, objects), read as JSON text */
+} iots_config_type_t;
+
+typedef struct iots_config_key_s {
+    const char *name;
+    iots_config_type_t type;
+    const char *default_json; /**< default as JSON text ("300", "\"tumbling\"", "[]"); NULL = required */
+    const char *help;         /**< one line for --help and notebooks */
+} iots_config_key_t;
+
+/** A validated configuration; owned by the host, valid until the instance is destroyed. */
+typedef struct iots_config_s iots_config_t;
+
+/* ------------------------------------------------------------------------------------------
+ * Host functions. The table is owned by the host and valid for the plugin's whole life.
+ * ---------------------------------------------------------------------------------------- */
+/** Per-instance host context; owned by the host, valid until destroy() returns. */
+typedef struct iots_host_ctx_s iots_host_ctx_t;
+
+typedef enum iots_emit_flags_e {
+    IOTS_EMIT_RAW = 0,      /**< value is published as given */
+    IOTS_EMIT_ENVELOPE = 1  /**< value (a JSON object) becomes "data" of the seed's envelope */
+} iots_emit_flags_t;
+
+typedef struct iots_host_api_s {
+    uint32_t struct_size;
+    uint16_t abi_major;
+    uint16_t abi_minor;
+    /** Logs one line (level as iots_log_level_t: 0 trace .. 5 critical). */
+    void (*log)(iots_host_ctx_t *ctx, int level, const char *message);
+    /**
+     * Publishes a record to a named output ("windows", "aggregates", "alerts", or any name
+     * the pipeline maps to a topic). key and value are copied before return. Returns 0, or
+     * non-zero when the output is unknown or the producer refused (errors are logged).
+     */
+    int (*emit)(iots_host_ctx_t *ctx, const char *output, const char *key, size_t key_len,
+                const char *value, size_t value_len, int flags);
+    /**
+     * Sends record `index` of `batch` to the dead-letter topic with its original bytes and a
+     * header naming `reason` (e.g. "late"); `detail` (may be NULL) adds a human explanation.
+     * The record then counts as dead-lettered, not processed.
+     */
+    int (*dead_letter)(iots_host_ctx_t *ctx, const iots_batch_view_t *batch, uint32_t index,
+                       const char *reason, const char *detail);
+    /** Memory that outlives a callback; free with free_mem. Never mixed with malloc/new. */
+    void *(*alloc_mem)(iots_host_ctx_t *ctx, size_t size);
+    void (*free_mem)(iots_host_ctx_t *ctx, void *ptr);
+    /** Configuration readers: 0 on success, non-zero if the key is absent or of another type. */
+    int (*config_bool)(const iots_config_t *cfg, const char *key, int *out);
+    int (*config_int)(const iots_config_t *cfg, const char *key, int64_t *out);
+    int (*config_double)(const iots_config_t *cfg, const char *key, double *out);
+    /** *out points into host memory valid as long as cfg; *len excludes the NUL. */
+    int (*config_string)(const iots_config_t *cfg, const char *key, const char **out,
+                         size_t *len);
+    /** The key's value as JSON text (for IOTS_CONFIG_JSON keys); same lifetime rule. */
+    int (*config_json)(const iots_config_t *cfg, const char *key, const char **out,
+                       size_t *len);
+    /**
+     * Registers an anomaly rule name for this pipeline and returns its id (0..63), or -1 when
+     * 64 rules exist. The same name always gets the same id. Rules set bit `id` of
+     * anomaly_bits for later stages.
+     */
+    int (*register_rule)(iots_host_ctx_t *ctx, const char *rule_name);
+    /** The name of rule `id`; host-owned, valid for the pipeline's life. NULL if unknown. */
+    const char *(*rule_name)(iots_host_ctx_t *ctx, int rule_id);
+    /**
+     * Reports that rule `rule_id` fired on record `index` with the offending `value`: the
+     * host publishes an alert on "alerts" at once ({sensor_id, rule, value, event_time}) and
+     * sets the rule's bit in the record's anomaly_bits for the stages that follow.
+     */
+    int (*report_anomaly)(iots_host_ctx_t *ctx, const iots_batch_view_t *batch, uint32_t index,
+                          int rule_id, double value);
+    /** Index of a named field in batch columns, or -1 (e.g. "battery_level"). */
+    int (*field_index)(iots_host_ctx_t *ctx, const char *field_name);
+} iots_host_api_t;
+
+/* ------------------------------------------------------------------------------------------
+ * The descriptor.
+ * ---------------------------------------------------------------------------------------- */
+typedef enum iots_plugin_kind_e {
+    IOTS_PLUGIN_STAGE = 1, /**< a processing stage: sees every batch, keeps state */
+    IOTS_PLUGIN_RULE = 2   /**< an anomaly rule set: sees every batch, reports anomalies;
+                                every loaded rule plugin joins the running rules stage */
+} iots_plugin_kind_t;
+
+/** Sentinel for "no value" in int64 outputs (checkpoint, on_assign). */
+#define IOTS_NO_VALUE INT64_MIN
+
+typedef struct iots_plugin_descriptor_s {
+    uint32_t struct_size;   /**< sizeof(iots_plugin_descriptor_t) as the plugin was built */
+    uint16_t abi_major;     /**< IOTS_PLUGIN_ABI_MAJOR the plugin was built against */
+    uint16_t abi_minor;     /**< IOTS_PLUGIN_ABI_MINOR the plugin was built against */
+    const char *name;       /**< unique, [a-z0-9_]+ ; static storage */
+    const char *version;    /**< the plugin's own version, e.g. "1.2.0" */
+    const char *description;
+    iots_plugin_kind_t kind;
+    const iots_config_key_t *config_keys; /**< static table of config_key_count keys */
+    uint32_t config_key_count;
+
+    /**
+     * Creates an instance. `host` and `ctx` stay valid until destroy() returns; `cfg` too.
+     * Writes the instance into *instance (plugin-owned). Non-zero fails the load.
+     */
+    int (*create)(const iots_host_api_t *host, iots_host_ctx_t *ctx, const iots_config_t *cfg,
+                  void **instance, char *errstr, size_t errstr_size);
+    /** Processes one batch. Non-zero stops the pipeline with the error (the batch is retried). */
+    int (*process)(void *instance, const iots_batch_view_t *batch, char *errstr,
+                   size_t errstr_size);
+    /**
+     * Called about every 100 ms with the wall clock: emit on an interval, close windows of
+     * idle streams. May be NULL.
+     */
+    int (*tick)(void *instance, int64_t wall_clock_ms);
+    /**
+     * A stream (topic, partition) was assigned to this member. `restored_watermark_ms` is the
+     * event-time watermark from the last commit of that stream (IOTS_NO_VALUE if none):
+     * windows that closed at or before it were already emitted. May be NULL.
+     */
+    void (*on_assign)(void *instance, uint32_t stream, int64_t restored_watermark_ms);
+    /** A stream was revoked: drop its state without emitting (the new owner rebuilds). May be NULL. */
+    void (*on_revoke)(void *instance, uint32_t stream);
+    /**
+     * Where a commit of `stream` may safely point: *oldest_needed_offset is the offset of the
+     * oldest record still held in open state (IOTS_NO_VALUE: nothing held), and *watermark_ms
+     * the stream's event-time watermark (IOTS_NO_VALUE: none). May be NULL (stateless).
+     */
+    void (*checkpoint)(void *instance, uint32_t stream, int64_t *oldest_needed_offset,
+                       int64_t *watermark_ms);
+    /** Emits everything held (final=1: closes all windows, as at the end of a bounded run). */
+    int (*flush)(void *instance, int final);
+    /** Frees the instance. Never fails. */
+    void (*destroy)(void *instance);
+
+    void *reserved[8]; /**< zero; room to grow without breaking struct_size checks */
+} iots_plugin_descriptor_t;
+
+/** The type of the entry symbol. */
+typedef const iots_plugin_descriptor_t *const *(*iots_plugin_entry_fn)(uint32_t *count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IOTSTREAM_PLUGIN_H */

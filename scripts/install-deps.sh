@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything iotstream needs on Debian 12 (bookworm). Idempotent: packages already
+# present are skipped, so both README commands can call it every time.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake pkg-config git
+  # core and plugins
+  librdkafka-dev libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libsimdjson-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev kcat binutils
+  # Python bindings (Debian's /usr/bin/python3; PyPI is not reachable)
+  python3 python3-dev pybind11-dev python3-pybind11 python3-pytest python3-numpy python3-pandas
+  python3-matplotlib jupyter-nbconvert python3-ipykernel python3-nbformat
+  # peers measured by the benchmarks
+  python3-confluent-kafka python3-kafka
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
