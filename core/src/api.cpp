@@ -25,10 +25,43 @@ const iots_api_t kApiV1 = {
     .broker_set_rtt = iots_broker_set_rtt,
     .broker_push_request_errors = iots_broker_push_request_errors,
     .broker_destroy = iots_broker_destroy,
-    // IOTS_API_PRODUCER_ENTRIES
-    // IOTS_API_CONSUMER_ENTRIES
-    // IOTS_API_PIPELINE_ENTRIES
-    // IOTS_API_LOADGEN_ENTRIES
+    // Producer entries (issue 3)
+    .producer_new = nullptr,
+    .producer_send_reading = nullptr,
+    .producer_send = nullptr,
+    .producer_send_batch = nullptr,
+    .producer_flush = nullptr,
+    .producer_get_stats = nullptr,
+    .producer_close = nullptr,
+    // Consumer entries (issue 3)
+    .consumer_new = nullptr,
+    .consumer_subscribe = nullptr,
+    .consumer_poll_batch = nullptr,
+    .batch_count = nullptr,
+    .batch_record = nullptr,
+    .batch_destroy = nullptr,
+    .consumer_commit_batch = nullptr,
+    .consumer_process = nullptr,
+    .consumer_pause = nullptr,
+    .consumer_resume = nullptr,
+    .consumer_lag = nullptr,
+    .consumer_get_stats = nullptr,
+    .consumer_close = nullptr,
+    // Pipeline entries (issue 5)
+    .pipeline_new = nullptr,
+    .pipeline_start = nullptr,
+    .pipeline_run_bounded = nullptr,
+    .pipeline_stop = nullptr,
+    .pipeline_stats_json = nullptr,
+    .pipeline_destroy = nullptr,
+    .plugins_describe_json = nullptr,
+    // Load generator entries (issue 6)
+    .loadgen_new = nullptr,
+    .loadgen_start = nullptr,
+    .loadgen_wait = nullptr,
+    .loadgen_stop = nullptr,
+    .loadgen_get_stats = nullptr,
+    .loadgen_destroy = nullptr,
 };
 
 }  // namespace

@@ -6,15 +6,11 @@ namespace iotstream {
 
 Json parse_config(const char *text, const std::string &what) {
     if (text == nullptr || *text == '\0') return Json::object();
-    Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) {
-        // Re-parse with exceptions on, only to get nlohmann's position-precise message.
-        try {
-            (void)Json::parse(text);
-        } catch (const Json::parse_error &e) {
-            throw Error(IOTS_ERR_CONFIG, what + " is not valid JSON: " + e.what());
-        }
-        throw Error(IOTS_ERR_CONFIG, what + " is not valid JSON");
+    Json doc;
+    try {
+        doc = Json::parse(text);
+    } catch (const Json::parse_error &e) {
+        throw Error(IOTS_ERR_CONFIG, what + " is not valid JSON: " + e.what());
     }
     if (!doc.is_object()) throw Error(IOTS_ERR_CONFIG, what + " must be a JSON object");
     return doc;
