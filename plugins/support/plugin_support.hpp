@@ -17,6 +17,9 @@
 
 namespace iotstream::plugin {
 
+// Host log levels (iots_log_level_t of iotstream.h, which plugins do not include).
+enum LogLevel : int { kLogDebug = 1, kLogInfo = 2, kLogWarn = 3, kLogError = 4 };
+
 // A failure with a message meant for the host's errstr.
 class PluginError : public std::runtime_error {
 public:

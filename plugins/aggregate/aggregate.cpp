@@ -1,0 +1,316 @@
+// aggregate: the seed's RealTimeAnalyticsConsumer. Per sensor, since its last emission: the
+// reading count, sums of temperature/humidity/pressure and the latest event time. Every
+// interval_ms of wall clock (driven by tick) one record per sensor that received readings is
+// emitted on "output" and that sensor's state is reset.
+//
+// State is kept per input stream (Kafka partition), then per sensor. Sensors are keyed to one
+// partition by the producer, so a sensor normally lives in one stream; were a sensor to appear
+// in two streams, each stream emits its own aggregate for it.
+//
+// Rebalance choice: on_revoke drops the stream's un-emitted sums. checkpoint() never lets a
+// commit pass the oldest record still in those sums, so the new owner re-reads exactly those
+// records and emits them itself: nothing is lost and nothing is counted twice.
+//
+// An absent field (NaN) is left out of that field's average, so one reading without pressure
+// does not turn the sensor's average into NaN; a field absent in every reading averages to null.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "../support/plugin_support.hpp"
+
+namespace {
+
+using iotstream::plugin::JsonWriter;
+using iotstream::plugin::PluginError;
+
+constexpr const char *kPluginName = "aggregate";
+constexpr int kFieldCount = 3;
+constexpr const char *kFieldNames[kFieldCount] = {"temperature", "humidity", "pressure"};
+constexpr const char *kAverageKeys[kFieldCount] = {"avg_temperature", "avg_humidity",
+                                                   "avg_pressure"};
+
+struct SensorSums {
+    uint64_t count = 0;
+    double sum[kFieldCount] = {};
+    uint64_t present[kFieldCount] = {};  // readings that carried the field
+    int64_t latest_event_ms = IOTS_NO_VALUE;
+    int64_t oldest_offset = IOTS_NO_VALUE;
+    // Set when an emission found the sensor without readings: a second such emission evicts
+    // it. Entries of active sensors are reused, so the steady state allocates nothing.
+    bool idle = false;
+
+    void reset() {
+        count = 0;
+        std::fill(std::begin(sum), std::end(sum), 0.0);
+        std::fill(std::begin(present), std::end(present), uint64_t{0});
+        latest_event_ms = IOTS_NO_VALUE;
+        oldest_offset = IOTS_NO_VALUE;
+    }
+};
+
+struct StreamSums {
+    std::unordered_map<std::string, SensorSums, iotstream::plugin::StringHash, std::equal_to<>>
+        sensors;
+    int64_t oldest_offset = IOTS_NO_VALUE;  // min over sensors with readings
+};
+
+int64_t wall_clock_now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+class Aggregator {
+public:
+    Aggregator(const iots_host_api_t *host, iots_host_ctx_t *ctx, const iots_config_t *cfg)
+        : host_(host), ctx_(ctx) {
+        interval_ms_ = iotstream::plugin::config_int(host, cfg, "interval_ms");
+        if (interval_ms_ <= 0)
+            throw PluginError("config key 'interval_ms' must be > 0, got " +
+                              std::to_string(interval_ms_));
+        output_ = iotstream::plugin::config_string(host, cfg, "output");
+        if (output_.empty()) throw PluginError("config key 'output' must not be empty");
+        for (int f = 0; f < kFieldCount; ++f) {
+            field_columns_[f] = host->field_index(ctx, kFieldNames[f]);
+            if (field_columns_[f] < 0)
+                log(iotstream::plugin::kLogWarn, std::string("field '") + kFieldNames[f] +
+                                              "' is not in the decoder schema; its average "
+                                              "will be null");
+        }
+    }
+
+    void process(const iots_batch_view_t *batch) {
+        const double *columns[kFieldCount];
+        for (int f = 0; f < kFieldCount; ++f) {
+            int column = field_columns_[f];
+            if (column >= 0 && static_cast<uint32_t>(column) >= batch->field_count)
+                throw PluginError(std::string("field '") + kFieldNames[f] + "' column " +
+                                  std::to_string(column) + " is not in the batch");
+            columns[f] = column >= 0 ? batch->fields[column] : nullptr;
+        }
+        StreamSums *stream = nullptr;
+        uint32_t stream_id = 0;
+        for (uint32_t i = 0; i < batch->count; ++i) {
+            if (stream == nullptr || batch->streams[i] != stream_id) {
+                stream_id = batch->streams[i];
+                stream = &stream_for(stream_id);
+            }
+            std::string_view sensor(batch->sensor_ids[i].data, batch->sensor_ids[i].len);
+            auto it = stream->sensors.find(sensor);
+            if (it == stream->sensors.end()) it = stream->sensors.emplace(sensor, SensorSums{}).first;
+            SensorSums &sums = it->second;
+            sums.idle = false;
+            ++sums.count;
+            for (int f = 0; f < kFieldCount; ++f) {
+                if (columns[f] == nullptr) continue;
+                double value = columns[f][i];
+                if (std::isnan(value)) continue;
+                sums.sum[f] += value;
+                ++sums.present[f];
+            }
+            sums.latest_event_ms = std::max(sums.latest_event_ms, batch->event_time_ms[i]);
+            int64_t offset = batch->offsets[i];
+            if (sums.oldest_offset == IOTS_NO_VALUE || offset < sums.oldest_offset)
+                sums.oldest_offset = offset;
+            if (stream->oldest_offset == IOTS_NO_VALUE || offset < stream->oldest_offset)
+                stream->oldest_offset = offset;
+        }
+    }
+
+    int tick(int64_t wall_clock_ms) {
+        if (next_emission_ms_ == IOTS_NO_VALUE) {
+            next_emission_ms_ = wall_clock_ms + interval_ms_;
+            return 0;
+        }
+        if (wall_clock_ms < next_emission_ms_) return 0;
+        next_emission_ms_ += interval_ms_;
+        // After a long stall, keep the cadence from now instead of emitting back to back.
+        if (next_emission_ms_ <= wall_clock_ms) next_emission_ms_ = wall_clock_ms + interval_ms_;
+        return emit_all(wall_clock_ms);
+    }
+
+    int flush() { return emit_all(wall_clock_now_ms()); }
+
+    void on_revoke(uint32_t stream) { streams_.erase(stream); }
+
+    void checkpoint(uint32_t stream, int64_t *oldest_needed_offset, int64_t *watermark_ms) {
+        auto it = streams_.find(stream);
+        if (oldest_needed_offset != nullptr)
+            *oldest_needed_offset = it == streams_.end() ? IOTS_NO_VALUE : it->second->oldest_offset;
+        if (watermark_ms != nullptr) *watermark_ms = IOTS_NO_VALUE;
+    }
+
+private:
+    void log(int level, const std::string &message) {
+        host_->log(ctx_, level, (std::string(kPluginName) + ": " + message).c_str());
+    }
+
+    StreamSums &stream_for(uint32_t stream) {
+        auto it = streams_.find(stream);
+        if (it == streams_.end()) it = streams_.emplace(stream, std::make_unique<StreamSums>()).first;
+        return *it->second;
+    }
+
+    // Emits every sensor with readings and resets it. A sensor whose emit the host refuses
+    // keeps its sums (and holds back the commit) and is retried at the next emission.
+    int emit_all(int64_t wall_clock_ms) {
+        size_t refused = 0;
+        std::string first_refused;
+        for (auto &[stream_id, stream] : streams_) {
+            stream->oldest_offset = IOTS_NO_VALUE;
+            for (auto it = stream->sensors.begin(); it != stream->sensors.end();) {
+                SensorSums &sums = it->second;
+                if (sums.count == 0) {
+                    if (sums.idle) {
+                        it = stream->sensors.erase(it);
+                        continue;
+                    }
+                    sums.idle = true;
+                    ++it;
+                    continue;
+                }
+                write_result(it->first, sums, wall_clock_ms);
+                const std::string &value = writer_.str();
+                if (host_->emit(ctx_, output_.c_str(), it->first.data(), it->first.size(),
+                                value.data(), value.size(), IOTS_EMIT_RAW) == 0) {
+                    sums.reset();
+                } else {
+                    if (refused++ == 0) first_refused = it->first;
+                    if (stream->oldest_offset == IOTS_NO_VALUE ||
+                        sums.oldest_offset < stream->oldest_offset)
+                        stream->oldest_offset = sums.oldest_offset;
+                }
+                ++it;
+            }
+        }
+        if (refused > 0) {
+            log(iotstream::plugin::kLogError, "output '" + output_ + "' refused " +
+                                           std::to_string(refused) +
+                                           " aggregate(s) (first: sensor '" + first_refused +
+                                           "'); they are kept and retried at the next interval");
+            return 1;
+        }
+        return 0;
+    }
+
+    // The seed's analytics_result.
+    void write_result(const std::string &sensor, const SensorSums &sums, int64_t wall_clock_ms) {
+        writer_.clear();
+        writer_.raw("{");
+        writer_.key("sensor_id");
+        writer_.string(sensor);
+        for (int f = 0; f < kFieldCount; ++f) {
+            writer_.raw(",");
+            writer_.key(kAverageKeys[f]);
+            writer_.number(sums.present[f] == 0
+                               ? std::numeric_limits<double>::quiet_NaN()
+                               : sums.sum[f] / static_cast<double>(sums.present[f]));
+        }
+        writer_.raw(",");
+        writer_.key("sample_count");
+        writer_.integer(static_cast<int64_t>(sums.count));
+        writer_.raw(",");
+        writer_.key("latest_timestamp");
+        if (sums.latest_event_ms == IOTS_NO_VALUE)
+            writer_.raw("null");
+        else
+            writer_.iso8601(sums.latest_event_ms);
+        writer_.raw(",");
+        writer_.key("processed_at");
+        writer_.iso8601(wall_clock_ms);
+        writer_.raw("}");
+    }
+
+    const iots_host_api_t *host_;
+    iots_host_ctx_t *ctx_;
+    int64_t interval_ms_ = 0;
+    std::string output_;
+    int field_columns_[kFieldCount] = {-1, -1, -1};
+    int64_t next_emission_ms_ = IOTS_NO_VALUE;
+    std::unordered_map<uint32_t, std::unique_ptr<StreamSums>> streams_;
+    JsonWriter writer_;
+};
+
+const iots_config_key_t kConfigKeys[] = {
+    {"interval_ms", IOTS_CONFIG_INT, "5000",
+     "wall-clock milliseconds between emissions of per-sensor aggregates"},
+    {"output", IOTS_CONFIG_STRING, "\"aggregates\"", "output name the aggregates are emitted on"},
+};
+
+int create(const iots_host_api_t *host, iots_host_ctx_t *ctx, const iots_config_t *cfg,
+           void **instance, char *errstr, size_t errstr_size) {
+    return iotstream::plugin::guarded(kPluginName, errstr, errstr_size, [&] {
+        iotstream::plugin::check_host(host, ctx);
+        *instance = new Aggregator(host, ctx, cfg);
+    });
+}
+
+int process(void *instance, const iots_batch_view_t *batch, char *errstr, size_t errstr_size) {
+    return iotstream::plugin::guarded(kPluginName, errstr, errstr_size, [&] {
+        static_cast<Aggregator *>(instance)->process(batch);
+    });
+}
+
+int tick(void *instance, int64_t wall_clock_ms) {
+    int result = 0;
+    if (iotstream::plugin::guarded(kPluginName, nullptr, 0, [&] {
+            result = static_cast<Aggregator *>(instance)->tick(wall_clock_ms);
+        }) != 0)
+        return 1;
+    return result;
+}
+
+void on_revoke(void *instance, uint32_t stream) {
+    static_cast<Aggregator *>(instance)->on_revoke(stream);  // erase never throws
+}
+
+void checkpoint(void *instance, uint32_t stream, int64_t *oldest_needed_offset,
+                int64_t *watermark_ms) {
+    static_cast<Aggregator *>(instance)->checkpoint(stream, oldest_needed_offset, watermark_ms);
+}
+
+int flush(void *instance, int) {
+    int result = 0;
+    if (iotstream::plugin::guarded(kPluginName, nullptr, 0, [&] {
+            result = static_cast<Aggregator *>(instance)->flush();
+        }) != 0)
+        return 1;
+    return result;
+}
+
+void destroy(void *instance) { delete static_cast<Aggregator *>(instance); }
+
+const iots_plugin_descriptor_t kDescriptor = {
+    .struct_size = sizeof(iots_plugin_descriptor_t),
+    .abi_major = IOTS_PLUGIN_ABI_MAJOR,
+    .abi_minor = IOTS_PLUGIN_ABI_MINOR,
+    .name = kPluginName,
+    .version = "1.0.0",
+    .description = "Per-sensor averages emitted every interval (the seed's real-time analytics)",
+    .kind = IOTS_PLUGIN_STAGE,
+    .config_keys = kConfigKeys,
+    .config_key_count = sizeof kConfigKeys / sizeof kConfigKeys[0],
+    .create = create,
+    .process = process,
+    .tick = tick,
+    .on_assign = nullptr,
+    .on_revoke = on_revoke,
+    .checkpoint = checkpoint,
+    .flush = flush,
+    .destroy = destroy,
+    .reserved = {},
+};
+
+const iots_plugin_descriptor_t *const kDescriptors[] = {&kDescriptor};
+
+}  // namespace
+
+extern "C" IOTS_PLUGIN_EXPORT const iots_plugin_descriptor_t *const *
+iots_plugin_descriptors(uint32_t *count) {
+    if (count != nullptr) *count = 1;
+    return kDescriptors;
+}
