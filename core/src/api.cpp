@@ -54,7 +54,7 @@ const iots_api_t kApiV1 = {
     .pipeline_stop = nullptr,
     .pipeline_stats_json = nullptr,
     .pipeline_destroy = nullptr,
-    .plugins_describe_json = nullptr,
+    .plugins_describe_json = iots_plugins_describe_json,
     // Load generator entries (issue 6)
     .loadgen_new = nullptr,
     .loadgen_start = nullptr,
