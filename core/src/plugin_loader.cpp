@@ -485,7 +485,11 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const fs::path &file) {
                       boost::dll::load_mode::rtld_local | boost::dll::load_mode::rtld_now);
     if (ec || !impl.library.is_loaded()) {
         const char *why = ::dlerror();
-        reject(file, std::string("dlopen() failed: ") + (why != nullptr ? why : ec.message().c_str()));
+        std::string message = why != nullptr ? why : ec.message();
+        // dlerror() names the private copy; the user knows the file by its own name.
+        if (const std::string prefix = impl.copy.string() + ": "; message.rfind(prefix, 0) == 0)
+            message.erase(0, prefix.size());
+        reject(file, "dlopen() failed: " + message);
     }
     if (!impl.library.has(IOTS_PLUGIN_ENTRY_SYMBOL)) {
         reject(file, std::string("not an iotstream plugin: it does not export the entry symbol '") +
@@ -678,7 +682,11 @@ std::vector<PluginEvent> PluginDirectory::scan(bool startup) {
     std::set<fs::path> present;
     for (const auto &[path, stamp] : listing) present.insert(path);
     for (const auto &[path, why] : unreadable) present.insert(path);
+    const size_t erased = std::erase_if(files_, [&](const auto &entry) {
+        return present.count(entry.first) == 0 && entry.second->library != nullptr;
+    });
     std::erase_if(files_, [&](const auto &entry) { return present.count(entry.first) == 0; });
+    if (erased > 0) ++names_generation_;  // files rejected for a taken name retry now
 
     // 3. Load new and changed files once they are complete.
     const auto now = std::chrono::steady_clock::now();
