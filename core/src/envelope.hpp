@@ -1,0 +1,47 @@
+// The seed's reading envelope, built by hand into a reused buffer:
+//   {"sensor_id":"...","timestamp":"2026-11-26T23:34:43.123456Z","data":{...},"message_id":"<uuid4>"}
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace iotstream {
+
+// Throws Error(IOTS_ERR_INVALID_ARG) unless `text` is exactly one well-formed JSON object.
+// `what` names the argument in the message ("data_json"). Thread-safe (per-thread parser).
+void require_json_object(std::string_view text, const char *what);
+
+// Throws Error(IOTS_ERR_INVALID_ARG) unless `text` is valid UTF-8.
+void require_utf8(std::string_view text, const char *what);
+
+// A random (version 4, variant 10xx) UUID in its 36-character text form, from a per-thread
+// xoshiro256** generator seeded once from std::random_device. Thread-safe.
+std::array<char, 36> uuid4();
+
+// Writes `time` as ISO-8601 UTC with microseconds and a 'Z', e.g. "2026-11-26T23:34:43.123456Z"
+// (27 characters) into `out`; returns the number of characters written.
+size_t format_iso8601_utc(std::chrono::system_clock::time_point time, char *out);
+inline constexpr size_t kIso8601Length = 27;
+
+// Builds envelopes into one buffer that keeps its capacity between calls. One writer per
+// thread; the returned view is valid until the next build().
+class EnvelopeWriter {
+public:
+    // `data_json` must already be a validated JSON object; `sensor_id` is escaped as needed.
+    std::string_view build(std::string_view sensor_id, std::string_view data_json,
+                           std::chrono::system_clock::time_point timestamp);
+    std::string_view build(std::string_view sensor_id, std::string_view data_json) {
+        return build(sensor_id, data_json, std::chrono::system_clock::now());
+    }
+
+private:
+    std::string buffer_;
+};
+
+// Appends `text` to `out` as the body of a JSON string (quotes not included).
+void append_json_escaped(std::string &out, std::string_view text);
+
+}  // namespace iotstream
