@@ -622,6 +622,7 @@ void PluginDirectory::try_load(const fs::path &file, const FileStamp &stamp,
         if (reason.empty()) {
             state.acted = acted;
             state.library = std::move(library);
+            live_dirty_ = true;
             state.rejected = false;
             state.reason.clear();
             state.name_conflict = false;
@@ -686,7 +687,10 @@ std::vector<PluginEvent> PluginDirectory::scan(bool startup) {
         return present.count(entry.first) == 0 && entry.second->library != nullptr;
     });
     std::erase_if(files_, [&](const auto &entry) { return present.count(entry.first) == 0; });
-    if (erased > 0) ++names_generation_;  // files rejected for a taken name retry now
+    if (erased > 0) {
+        ++names_generation_;  // files rejected for a taken name retry now
+        live_dirty_ = true;
+    }
 
     // 3. Load new and changed files once they are complete.
     const auto now = std::chrono::steady_clock::now();
@@ -733,7 +737,12 @@ std::vector<PluginEvent> PluginDirectory::scan(bool startup) {
         if (wall_now_ns - stamp.mtime_ns >= settle_ns) try_load(path, stamp, rejected);
     }
 
-    // 4. Diff the live name -> plugin map.
+    // 4. Diff the live name -> plugin map (only when a library came or went).
+    if (!live_dirty_) {
+        for (auto &event : rejected) events.push_back(std::move(event));
+        return events;
+    }
+    live_dirty_ = false;
     std::map<std::string, PluginRef, std::less<>> next;
     for (const auto &[path, state] : files_) {
         if (!state->library) continue;

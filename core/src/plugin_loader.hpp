@@ -186,6 +186,7 @@ private:
     std::map<std::string, PluginRef, std::less<>> live_;
     uint64_t names_generation_ = 0;  // bumped when a name is freed: retries name conflicts
     bool folder_missing_logged_ = false;
+    bool live_dirty_ = false;  // a library was loaded or dropped since the last diff
 };
 
 // One instance of a plugin, created with a validated config; destroy() runs in the destructor.
