@@ -30,8 +30,12 @@ constexpr size_t kMaxFields = 1024;
 }
 
 // A path is dot-separated non-empty segments: "temperature", "location.lat".
+// Quotes, backslashes and control characters are refused: keys are matched against the raw
+// JSON text, where those would be escaped.
 bool valid_path(const std::string &path) {
     if (path.empty() || path.front() == '.' || path.back() == '.') return false;
+    for (unsigned char c : path)
+        if (c < 0x20 || c == '"' || c == '\\') return false;
     return path.find("..") == std::string::npos;
 }
 
@@ -174,13 +178,59 @@ void DecodedBatch::publish_view() noexcept {
 // ------------------------------------------------------------------------------------------
 namespace {
 
+// Compares a raw (still escaped) key in the padded document with one expected key. Keys of
+// up to 16 bytes compare as two masked 8-byte words: the document's padding makes the
+// over-read safe, and it beats a memcmp call per key. Schema keys hold no '"' or '\\', so
+// matching bytes followed by '"' mean the raw key is exactly this key.
+class KeyMatcher {
+public:
+    explicit KeyMatcher(std::string_view key) : key_(key) {
+        unsigned char bytes[16] = {}, mask[16] = {};
+        for (size_t i = 0; i < key.size() && i < 16; ++i) {
+            bytes[i] = static_cast<unsigned char>(key[i]);
+            mask[i] = 0xff;
+        }
+        std::memcpy(words_, bytes, 16);
+        std::memcpy(masks_, mask, 16);
+    }
+
+    bool matches(const char *raw) const noexcept {
+        if (key_.size() > 16) {
+            // Find the raw key's end first: a long over-read could leave the padding.
+            size_t n = 0;
+            while (n <= key_.size() && raw[n] != '"') ++n;
+            return n == key_.size() && std::memcmp(raw, key_.data(), n) == 0;
+        }
+        if (raw[key_.size()] != '"') return false;
+        uint64_t first, second;
+        std::memcpy(&first, raw, 8);
+        std::memcpy(&second, raw + 8, 8);
+        return (((first ^ words_[0]) & masks_[0]) | ((second ^ words_[1]) & masks_[1])) == 0;
+    }
+    bool matches_unescaped(std::string_view key) const noexcept { return key == key_; }
+
+private:
+    std::string key_;
+    uint64_t words_[2];
+    uint64_t masks_[2];
+};
+
+// Whether a raw key holds an escape (it must then be unescaped before comparing). The key is
+// closed by a quote (stage 1 checked every string is closed), so the scan stays inside.
+inline bool raw_key_has_escape(const char *raw) noexcept {
+    while (*raw != '"') {
+        if (*raw == '\\') return true;
+        ++raw;
+    }
+    return false;
+}
+
 // One object level of the schema under "data": its keys lead to columns or to deeper objects.
 struct PathNode {
-    std::string key;                 // this level's key ("location"); "data" for the root
+    KeyMatcher key;                  // this level's key ("location"); "data" for the root
     std::string label;               // full path for messages ("data.location")
     int field = -1;                  // column index for a leaf, -1 for an object
     std::vector<uint32_t> children;  // node indices
-    uint32_t next_hint = 0;          // child expected next: keys usually come in schema order
 };
 
 // What a JSON value turned out to be, including the non-JSON tokens Python writes.
@@ -281,7 +331,9 @@ private:
     // Walkers return a simdjson error only for malformed JSON; problems with well-formed
     // values are noted with note() and the walk goes on, so malformed JSON later in the
     // record still wins (it is the more fundamental fault).
-    error_code read_key(od::field &field, std::string_view &key);
+    const PathNode *find_child(const PathNode &node, od::field &field, uint32_t &hint,
+                               error_code &err);
+    error_code validate_key(od::field &field);
     error_code read_string(od::value &value, std::string_view &text, bool &unescaped);
     error_code read_sensor_id(od::value &value);
     error_code read_timestamp(od::value &value);
@@ -289,6 +341,8 @@ private:
     error_code read_number(const PathNode &leaf, od::value &value);
     error_code validate(od::value &value, unsigned depth);
     error_code validate_kind(od::value &value, Kind kind, unsigned depth);
+    enum class RootKey { sensor_id, timestamp, data, other };
+    error_code find_root_key(od::field &field, RootKey &key);
     bool valid_non_object_document(od::document &document, size_t length, const char *&kind);
     void note(std::string_view reason, std::string detail);
     void reject(DecodedBatch &out, uint32_t input_index, std::string_view reason,
@@ -298,6 +352,9 @@ private:
     size_t buffer_capacity_;
     std::unique_ptr<char[]> buffer_;  // one record plus SIMDJSON_PADDING, reused
     od::parser parser_;
+    KeyMatcher sensor_id_key_{"sensor_id"};
+    KeyMatcher timestamp_key_{"timestamp"};
+    KeyMatcher data_key_{"data"};
     std::vector<PathNode> nodes_;  // nodes_[0] is "data"
     std::vector<uint32_t> required_fields_;
     std::vector<std::string> labels_;  // "data.<path>" per field, for messages
@@ -319,7 +376,7 @@ Decoder::Impl::Impl(const DecoderSchema &schema)
       buffer_(new char[buffer_capacity_]()),
       parser_(schema.max_record_bytes) {
     if (parser_.allocate(schema.max_record_bytes) != simdjson::SUCCESS) throw std::bad_alloc();
-    nodes_.push_back(PathNode{"data", "data", -1, {}, 0});
+    nodes_.push_back(PathNode{KeyMatcher("data"), "data", -1, {}});
     for (size_t f = 0; f < schema.fields.size(); ++f) {
         const std::string &path = schema.fields[f];
         uint32_t node = 0;
@@ -331,14 +388,14 @@ Decoder::Impl::Impl(const DecoderSchema &schema)
             uint32_t child = 0;
             bool found = false;
             for (uint32_t c : nodes_[node].children)
-                if (nodes_[c].key == key) {
+                if (nodes_[c].key.matches_unescaped(key)) {
                     child = c;
                     found = true;
                 }
             if (!found) {
                 child = static_cast<uint32_t>(nodes_.size());
                 std::string label = nodes_[node].label + "." + key;
-                nodes_.push_back(PathNode{std::move(key), std::move(label), -1, {}, 0});
+                nodes_.push_back(PathNode{KeyMatcher(key), std::move(label), -1, {}});
                 nodes_[node].children.push_back(child);
             }
             node = child;
@@ -363,9 +420,8 @@ bool Decoder::Impl::valid_non_object_document(od::document &document, size_t len
         valid = document.get_array().get(array) == simdjson::SUCCESS;
         if (valid) {
             for (auto element_result : array) {
-                od::value element;
-                if (std::move(element_result).get(element) != simdjson::SUCCESS ||
-                    validate(element, 1) != simdjson::SUCCESS) {
+                if (element_result.error() != simdjson::SUCCESS ||
+                    validate(element_result.value_unsafe(), 1) != simdjson::SUCCESS) {
                     valid = false;
                     break;
                 }
@@ -416,17 +472,55 @@ void Decoder::Impl::reject(DecodedBatch &out, uint32_t input_index, std::string_
     out.rejections_.push_back(Rejection{input_index, reason, std::move(detail)});
 }
 
-error_code Decoder::Impl::read_key(od::field &field, std::string_view &key) {
-    // The raw key is closed by a quote (stage 1 checked every string is closed), so this scan
-    // stays inside the document. Escaped keys are rare: let simdjson unescape those.
+error_code Decoder::Impl::find_root_key(od::field &field, RootKey &key) {
     const char *raw = field.key().raw();
-    const char *end = raw;
-    while (*end != '"' && *end != '\\') ++end;
-    if (*end == '"') {
-        key = std::string_view(raw, static_cast<size_t>(end - raw));
-        return simdjson::SUCCESS;
+    if (sensor_id_key_.matches(raw)) {
+        key = RootKey::sensor_id;
+    } else if (timestamp_key_.matches(raw)) {
+        key = RootKey::timestamp;
+    } else if (data_key_.matches(raw)) {
+        key = RootKey::data;
+    } else {
+        key = RootKey::other;
+        if (raw_key_has_escape(raw)) {
+            std::string_view text;
+            if (auto err = field.unescaped_key().get(text)) return err;
+            if (sensor_id_key_.matches_unescaped(text)) key = RootKey::sensor_id;
+            else if (timestamp_key_.matches_unescaped(text)) key = RootKey::timestamp;
+            else if (data_key_.matches_unescaped(text)) key = RootKey::data;
+        }
     }
+    return simdjson::SUCCESS;
+}
+
+// Escaped keys are rare: only those are unescaped (which also checks their escapes).
+error_code Decoder::Impl::validate_key(od::field &field) {
+    if (!raw_key_has_escape(field.key().raw())) return simdjson::SUCCESS;
+    std::string_view key;
     return field.unescaped_key().get(key);
+}
+
+// The schema child named by `field`'s key, or nullptr. Tries the child after the last match
+// first: producers write keys in one order, so this is usually a single comparison. Any
+// order still works.
+const PathNode *Decoder::Impl::find_child(const PathNode &node, od::field &field,
+                                          uint32_t &hint, error_code &err) {
+    const size_t child_count = node.children.size();
+    const char *raw = field.key().raw();
+    for (size_t k = 0; k < child_count; ++k) {
+        size_t c = hint + k < child_count ? hint + k : hint + k - child_count;
+        const PathNode &child = nodes_[node.children[c]];
+        if (child.key.matches(raw)) {
+            hint = static_cast<uint32_t>(c + 1 < child_count ? c + 1 : 0);
+            return &child;
+        }
+    }
+    if (!raw_key_has_escape(raw)) return nullptr;
+    std::string_view key;
+    if ((err = field.unescaped_key().get(key))) return nullptr;
+    for (uint32_t c : node.children)
+        if (nodes_[c].key.matches_unescaped(key)) return &nodes_[c];
+    return nullptr;
 }
 
 error_code Decoder::Impl::read_string(od::value &value, std::string_view &text, bool &unescaped) {
@@ -555,26 +649,14 @@ error_code Decoder::Impl::read_object(const PathNode &node, od::value &value) {
              node.label + " is " + kind_name(kind) + ", expected an object");
         return validate_kind(value, kind, 1);
     }
-    const size_t child_count = node.children.size();
     uint32_t hint = 0;
     for (auto field_result : object) {
-        od::field field;
-        if (auto err = std::move(field_result).get(field)) return err;
-        std::string_view key;
-        if (auto err = read_key(field, key)) return err;
-        // Try the child that follows the last match first: producers write keys in one
-        // order, so this is usually a single comparison. Any order still works.
-        const PathNode *match = nullptr;
-        for (size_t k = 0; k < child_count; ++k) {
-            size_t c = hint + k < child_count ? hint + k : hint + k - child_count;
-            const PathNode &child = nodes_[node.children[c]];
-            if (child.key == key) {
-                match = &child;
-                hint = static_cast<uint32_t>(c + 1 < child_count ? c + 1 : 0);
-                break;
-            }
-        }
-        error_code err;
+        // Use the field in place: copying it out costs a store-forwarding stall per key.
+        if (auto err = field_result.error()) return err;
+        od::field &field = field_result.value_unsafe();
+        error_code err = simdjson::SUCCESS;
+        const PathNode *match = find_child(node, field, hint, err);
+        if (err) return err;
         if (match == nullptr)
             err = validate(field.value(), 1);
         else if (match->field >= 0)
@@ -601,10 +683,9 @@ error_code Decoder::Impl::validate_kind(od::value &value, Kind kind, unsigned de
         od::object object;
         if (auto err = value.get_object().get(object)) return err;
         for (auto field_result : object) {
-            od::field field;
-            if (auto err = std::move(field_result).get(field)) return err;
-            std::string_view key;
-            if (auto err = read_key(field, key)) return err;
+            if (auto err = field_result.error()) return err;
+            od::field &field = field_result.value_unsafe();
+            if (auto err = validate_key(field)) return err;
             if (auto err = validate(field.value(), depth + 1)) return err;
         }
         return simdjson::SUCCESS;
@@ -613,8 +694,8 @@ error_code Decoder::Impl::validate_kind(od::value &value, Kind kind, unsigned de
         od::array array;
         if (auto err = value.get_array().get(array)) return err;
         for (auto element_result : array) {
-            od::value element;
-            if (auto err = std::move(element_result).get(element)) return err;
+            if (auto err = element_result.error()) return err;
+            od::value &element = element_result.value_unsafe();
             if (auto err = validate(element, depth + 1)) return err;
         }
         return simdjson::SUCCESS;
@@ -672,16 +753,16 @@ void Decoder::Impl::decode_one(const RawRecord &record, uint32_t input_index, De
     noted_reason_ = {};
 
     if (!err) {
+        RootKey key;
         for (auto field_result : root) {
-            od::field field;
-            if ((err = std::move(field_result).get(field))) break;
-            std::string_view key;
-            if ((err = read_key(field, key))) break;
-            if (key == "sensor_id")
+            if ((err = field_result.error())) break;
+            od::field &field = field_result.value_unsafe();
+            if ((err = find_root_key(field, key))) break;
+            if (key == RootKey::sensor_id)
                 err = read_sensor_id(field.value());
-            else if (key == "timestamp")
+            else if (key == RootKey::timestamp)
                 err = read_timestamp(field.value());
-            else if (key == "data")
+            else if (key == RootKey::data)
                 err = read_object(nodes_[0], field.value());
             else
                 err = validate(field.value(), 1);

@@ -274,6 +274,29 @@ TEST(Decoder, CustomSchemaWithDeepPathsAndRequired) {
     EXPECT_EQ(batch.view().fields[2][0], -60.0);
 }
 
+TEST(Decoder, LongAndEscapedKeysMatchExactly) {
+    const std::string long_key(40, 'k');  // longer than the 16-byte fast comparison
+    DecoderSchema schema = DecoderSchema::from_json(
+        Json::parse(R"({"fields": ["sensors.)" + long_key + R"(", "sensors.)" + long_key +
+                    R"(x", "t"], "required": []})"));
+    Decoder decoder(schema);
+    Input input({with_data(R"({"sensors": {")" + long_key + R"(": 1, ")" + long_key + R"(x": 2}})"),
+                 // Escaped keys ("\u0074" is "t") and a near-miss prefix of the long key.
+                 with_data(R"({"\u0074": 3, "sensors": {")" + long_key.substr(1) + R"(": 9}})"),
+                 // Short documents: the matcher must not be fooled by bytes after the key.
+                 R"({"sensor_id":"a","timestamp":0,"data":{"t":4}})"});
+    DecodedBatch batch;
+    decoder.decode(input.records, batch);
+    ASSERT_EQ(batch.size(), 3u);
+    const auto &v = batch.view();
+    EXPECT_EQ(v.fields[0][0], 1.0);
+    EXPECT_EQ(v.fields[1][0], 2.0);
+    EXPECT_TRUE(std::isnan(v.fields[2][0]));
+    EXPECT_TRUE(std::isnan(v.fields[0][1]));
+    EXPECT_EQ(v.fields[2][1], 3.0);
+    EXPECT_EQ(v.fields[2][2], 4.0);
+}
+
 TEST(Decoder, RequiredDefaultsFollowCustomFields) {
     DecoderSchema schema =
         DecoderSchema::from_json(Json::parse(R"({"fields": ["temperature", "rpm"]})"));
@@ -304,6 +327,8 @@ TEST(Decoder, SchemaErrorsNameTheKey) {
     EXPECT_NE(error_of(R"({"fields": [3]})").find("'fields'"), std::string::npos);
     EXPECT_NE(error_of(R"({"fields": ["a..b"]})").find("a..b"), std::string::npos);
     EXPECT_NE(error_of(R"({"fields": [".a"]})").find(".a"), std::string::npos);
+    EXPECT_NE(error_of(R"({"fields": ["a\\b"]})").find("invalid path"), std::string::npos);
+    EXPECT_NE(error_of(R"({"fields": ["a\"b"]})").find("invalid path"), std::string::npos);
     EXPECT_NE(error_of(R"({"fields": ["a", "a"]})").find("twice"), std::string::npos);
     EXPECT_NE(error_of(R"({"fields": ["loc", "loc.lat"]})").find("loc.lat"), std::string::npos);
     EXPECT_NE(error_of(R"({"required": ["rpm"]})").find("rpm"), std::string::npos);
