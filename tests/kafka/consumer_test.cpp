@@ -170,7 +170,12 @@ TEST(Consumer, FailedHandlerRewindsAndTheBatchComesBack) {
 
     // The next batches start again at the first record of every partition of the failed batch.
     std::set<std::pair<int32_t, int64_t>> redelivered;
-    while (redelivered.size() < handler.first_seen.size() && before(deadline)) {
+    auto all_back = [&] {
+        for (auto &record : handler.first_seen)
+            if (redelivered.count(record) == 0) return false;
+        return true;
+    };
+    while (!all_back() && before(deadline)) {
         ASSERT_EQ(iots_consumer_process(consumer, 100, 500, Handler::run, &handler, &processed, errstr, sizeof errstr),
                   IOTS_OK)
             << errstr;
