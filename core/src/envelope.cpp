@@ -13,8 +13,13 @@ namespace iotstream {
 void require_json_object(std::string_view text, const char *what) {
     // One parser per thread keeps its buffers, so validating small objects costs no allocation.
     thread_local simdjson::dom::parser parser;
+    // simdjson reads up to SIMDJSON_PADDING bytes past the end; a reused padded copy avoids the
+    // allocation its realloc_if_needed path makes on every call.
+    thread_local std::string padded;
+    padded.assign(text.data(), text.size());
+    padded.resize(text.size() + simdjson::SIMDJSON_PADDING, '\0');
     simdjson::dom::element root;
-    auto error = parser.parse(text.data(), text.size(), true).get(root);
+    auto error = parser.parse(padded.data(), text.size(), false).get(root);
     if (error)
         throw Error(IOTS_ERR_INVALID_ARG,
                     std::string(what) + " is not valid JSON: " + simdjson::error_message(error));
