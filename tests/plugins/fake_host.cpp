@@ -169,7 +169,9 @@ int FakeHost::host_emit(iots_host_ctx_t *ctx, const char *output, const char *ke
                         const char *value, size_t value_len, int flags) {
     FakeHost &host = self(ctx);
     if (host.refuse_emits) return 1;
-    host.emitted.push_back(
+    ++host.emit_count;
+    if (host.store_emits)
+        host.emitted.push_back(
         Emitted{output, std::string(key, key_len), std::string(value, value_len), flags});
     return 0;
 }

@@ -114,6 +114,8 @@ public:
     std::vector<ReportedAnomaly> anomalies;
     std::vector<std::string> log_lines;
     bool refuse_emits = false;  // emit() returns non-zero while set
+    bool store_emits = true;    // false: only count (benchmarks with millions of windows)
+    size_t emit_count = 0;
 
 private:
     static void host_log(iots_host_ctx_t *ctx, int level, const char *message);
