@@ -53,6 +53,8 @@ struct RejectionCase {
     const char *reason;
 };
 
+void PrintTo(const RejectionCase &c, std::ostream *os) { *os << c.file_name; }
+
 class Rejection : public ::testing::TestWithParam<RejectionCase> {};
 
 TEST_P(Rejection, NamesTheFileAndTheReason) {
