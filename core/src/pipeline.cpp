@@ -528,8 +528,9 @@ void Pipeline::on_assign(const TopicPartitions &parts) {
 void Pipeline::on_revoke(const TopicPartitions &parts) {
     std::vector<uint32_t> ids;
     for (const auto &[topic, partition] : parts) ids.push_back(stream_id(topic, partition));
-    // Make every result so far durable and commit, while these partitions are still ours.
-    if (!failed_) {
+    // Make every result so far durable and commit, while these partitions are still ours
+    // (finish() has already done so when the revoke comes from leaving the group).
+    if (!failed_ && !finished_) {
         try {
             drain_and_commit(kRevokeFlushTimeoutMs, ids);
         } catch (const std::exception &e) {

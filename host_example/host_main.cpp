@@ -1,0 +1,564 @@
+// iotstream-host: a gateway that adopts iotstream the way an existing C++ program would. It
+// dlopen()s libiotstream at run time (no link-time dependency), takes the C API table with one
+// dlsym, and runs the whole IoT job: embedded broker, load generator, pipeline, live progress,
+// summary. See --help.
+#include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "iotstream/iotstream.h"
+
+namespace {
+
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+const char *kUsage = R"(Usage: iotstream-host [run] [options]        the IoT job (default)
+       iotstream-host produce [options]          load generator only
+       iotstream-host plugins [--plugins DIR]    describe the plugins in a folder
+
+The default run starts an embedded Kafka broker, generates the seed's sensor readings at a
+target rate, runs the pipeline (anomaly rules, per-sensor aggregation, event-time windows)
+as a consumer group, shows live progress and ends with a summary.
+
+Job:
+  --duration SECONDS      how long to generate readings (default 60)
+  --rate MSGS_PER_S       target generation rate (default 20000; 0 = as fast as possible)
+  --count N               stop generating after N readings (with or instead of --duration)
+  --sensors N             distinct sensors (default 100000)
+  --anomaly-share F       fraction of readings outside the normal ranges (default 0.01)
+  --seed N                generator seed (default 1)
+  --threads N             generator threads (default 2)
+  --window-size SECONDS   tumbling window length (default 300; try 10 for a short demo)
+  --grace SECONDS         how late a reading may arrive and still count (default 10)
+  --idle-timeout MS       close windows of a quiet partition after this (default 30000)
+  --aggregate-interval MS emit per-sensor aggregates this often (default 5000)
+  --plugins DIR           plugin folder, watched for new rule plugins (default: built-in)
+  --config FILE           JSON: {"pipeline": {...}, "loadgen": {...}, "broker": {...}};
+                          flags override it
+Kafka:
+  --bootstrap HOST:PORT   use this cluster instead of starting an embedded broker
+  --partitions N          partitions of the embedded broker's topics (default 8)
+  --group ID              consumer group (default iotstream-host)
+  --input-topic NAME      read this topic (default iot-readings)
+  --no-generate           consume only (scale-out members, replays)
+  --bounded               replay: process what the input topic holds now, then exit
+                          (implies --no-generate)
+  --run-for SECONDS       with --no-generate and not --bounded: stop after this long
+                          (default: until SIGINT/SIGTERM)
+Output:
+  --show-windows N        print N window results at the end (default 8)
+  --summary-json FILE     also write the summary as JSON (for scripts and tests)
+  --log-level LEVEL       trace|debug|info|warn|error (default warn)
+  --library PATH          libiotstream to load (default: next to this program, then the
+                          system's libiotstream.so.1)
+  --help                  this text
+
+Scale out: start several iotstream-host processes with the same --group against one
+cluster (--bootstrap, e.g. from iotstream-broker): Kafka shares the partitions among them,
+and when one stops the others take its partitions over from its last commit.
+)";
+
+[[noreturn]] void die(const std::string &message) {
+    std::fprintf(stderr, "iotstream-host: %s\n", message.c_str());
+    std::exit(2);
+}
+
+struct Options {
+    std::string command = "run";
+    double duration_s = 60;
+    bool duration_given = false;
+    double rate = 20000;
+    uint64_t count = 0;
+    uint64_t sensors = 100000;
+    double anomaly_share = 0.01;
+    uint64_t seed = 1;
+    int threads = 2;
+    int window_size_s = 300;
+    int grace_s = 10;
+    int idle_timeout_ms = 30000;
+    int aggregate_interval_ms = 5000;
+    std::string plugins;
+    std::string config_file;
+    std::string bootstrap;
+    int partitions = 8;
+    std::string group = "iotstream-host";
+    std::string input_topic = "iot-readings";
+    bool generate = true;
+    bool bounded = false;
+    double run_for_s = 0;
+    int show_windows = 8;
+    std::string summary_json;
+    std::string log_level = "warn";
+    std::string library;
+};
+
+double parse_number(const std::string &flag, const std::string &text, double min) {
+    char *end = nullptr;
+    double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(value) || value < min)
+        die(flag + " needs a number >= " + std::to_string(min) + ", got '" + text + "'");
+    return value;
+}
+
+Options parse_options(int argc, char **argv) {
+    Options o;
+    int i = 1;
+    if (argc > 1 && argv[1][0] != '-') {
+        o.command = argv[1];
+        if (o.command != "run" && o.command != "produce" && o.command != "plugins")
+            die("unknown command '" + o.command + "' (run, produce, plugins; see --help)");
+        i = 2;
+    }
+    for (; i < argc; ++i) {
+        std::string flag = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) die(flag + " needs a value (see --help)");
+            return argv[++i];
+        };
+        auto integer = [&](double min) { return static_cast<int64_t>(parse_number(flag, value(), min)); };
+        if (flag == "--help" || flag == "-h") {
+            std::fputs(kUsage, stdout);
+            std::exit(0);
+        } else if (flag == "--duration") {
+            o.duration_s = parse_number(flag, value(), 0);
+            o.duration_given = true;
+        } else if (flag == "--rate") o.rate = parse_number(flag, value(), 0);
+        else if (flag == "--count") o.count = static_cast<uint64_t>(integer(0));
+        else if (flag == "--sensors") o.sensors = static_cast<uint64_t>(integer(1));
+        else if (flag == "--anomaly-share") o.anomaly_share = parse_number(flag, value(), 0);
+        else if (flag == "--seed") o.seed = static_cast<uint64_t>(integer(0));
+        else if (flag == "--threads") o.threads = static_cast<int>(integer(1));
+        else if (flag == "--window-size") o.window_size_s = static_cast<int>(integer(1));
+        else if (flag == "--grace") o.grace_s = static_cast<int>(integer(0));
+        else if (flag == "--idle-timeout") o.idle_timeout_ms = static_cast<int>(integer(1));
+        else if (flag == "--aggregate-interval") o.aggregate_interval_ms = static_cast<int>(integer(1));
+        else if (flag == "--plugins") o.plugins = value();
+        else if (flag == "--config") o.config_file = value();
+        else if (flag == "--bootstrap") o.bootstrap = value();
+        else if (flag == "--partitions") o.partitions = static_cast<int>(integer(1));
+        else if (flag == "--group") o.group = value();
+        else if (flag == "--input-topic") o.input_topic = value();
+        else if (flag == "--no-generate") o.generate = false;
+        else if (flag == "--bounded") o.bounded = true;
+        else if (flag == "--run-for") o.run_for_s = parse_number(flag, value(), 0);
+        else if (flag == "--show-windows") o.show_windows = static_cast<int>(integer(0));
+        else if (flag == "--summary-json") o.summary_json = value();
+        else if (flag == "--log-level") o.log_level = value();
+        else if (flag == "--library") o.library = value();
+        else die("unknown option '" + flag + "' (see --help)");
+    }
+    if (o.anomaly_share > 1) die("--anomaly-share must be in [0, 1]");
+    if (o.bounded) o.generate = false;
+    if (o.count > 0 && !o.duration_given) o.duration_s = 0;  // --count alone: no time limit
+    return o;
+}
+
+// ---- the library, loaded at run time ------------------------------------------------------
+
+const iots_api_t *load_library(const Options &o) {
+    std::vector<std::string> candidates;
+    if (!o.library.empty()) {
+        candidates.push_back(o.library);
+    } else {
+        std::error_code ec;
+        auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+        for (auto relative : {"../core/libiotstream.so.1", "../lib/libiotstream.so.1", "libiotstream.so.1"})
+            if (std::filesystem::exists(self / relative)) candidates.push_back((self / relative).string());
+        candidates.push_back("libiotstream.so.1");  // the dynamic linker's search path
+    }
+    std::string errors;
+    for (const std::string &path : candidates) {
+        // RTLD_LOCAL: the library's symbols stay out of the host's namespace.
+        void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (!handle) {
+            errors += std::string("\n  ") + dlerror();
+            continue;
+        }
+        auto get_api = reinterpret_cast<iots_get_api_fn>(dlsym(handle, "iots_get_api"));
+        if (!get_api) die(path + " has no iots_get_api: not libiotstream?");
+        char errstr[256];
+        const iots_api_t *api = get_api(IOTS_ABI_MAJOR, IOTS_ABI_MINOR, errstr, sizeof errstr);
+        if (!api) die(path + ": " + errstr);
+        return api;
+    }
+    die("cannot load libiotstream:" + errors);
+}
+
+const iots_api_t *api = nullptr;
+
+void check(iots_err_t err, const char *errstr, const std::string &what) {
+    if (err != IOTS_OK) die(what + ": " + (errstr && *errstr ? errstr : api->err_str(err)));
+}
+
+Json pipeline_stats(iots_pipeline_t *pipeline) {
+    std::string buf(8192, '\0');
+    size_t needed = 0;
+    iots_err_t err = api->pipeline_stats_json(pipeline, buf.data(), buf.size(), &needed);
+    if (err == IOTS_ERR_BUFFER_TOO_SMALL) {
+        buf.resize(needed);
+        err = api->pipeline_stats_json(pipeline, buf.data(), buf.size(), &needed);
+    }
+    if (err != IOTS_OK) return Json::object();
+    return Json::parse(buf.c_str(), nullptr, false);
+}
+
+// ---- signals: a dedicated thread waits for them; the main loop polls the flag ---------------
+
+std::atomic<bool> g_stop{false};
+std::atomic<int> g_signal{0};
+
+void start_signal_thread() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before any library thread exists: inherited
+    std::thread([set] {
+        int sig = 0;
+        sigwait(&set, &sig);
+        g_signal = sig;
+        g_stop = true;
+    }).detach();
+}
+
+// ---- presentation -------------------------------------------------------------------------
+
+std::string human_rate(double per_s) {
+    char buf[32];
+    if (per_s >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM/s", per_s / 1e6);
+    else if (per_s >= 1e3) std::snprintf(buf, sizeof buf, "%.1fK/s", per_s / 1e3);
+    else std::snprintf(buf, sizeof buf, "%.0f/s", per_s);
+    return buf;
+}
+
+uint64_t json_u64(const Json &j, std::initializer_list<const char *> path) {
+    const Json *at = &j;
+    for (const char *key : path) {
+        if (!at->is_object() || !at->contains(key)) return 0;
+        at = &(*at)[key];
+    }
+    return at->is_number() ? at->get<uint64_t>() : 0;
+}
+
+void print_windows(const Options &o, const std::string &bootstrap) {
+    if (o.show_windows <= 0) return;
+    char errstr[512];
+    iots_consumer_t *consumer = nullptr;
+    Json config = {{"group_id", "iotstream-host-window-viewer-" + std::to_string(getpid())},
+                   {"auto_offset_reset", "earliest"},
+                   {"topics", {"iot-windows"}},
+                   {"kafka", {{"bootstrap.servers", bootstrap}, {"enable.partition.eof", "true"}}}};
+    if (api->consumer_new(config.dump().c_str(), nullptr, nullptr, &consumer, errstr, sizeof errstr) != IOTS_OK) {
+        std::fprintf(stderr, "cannot read windows: %s\n", errstr);
+        return;
+    }
+    std::vector<Json> windows;
+    auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (windows.size() < static_cast<size_t>(o.show_windows) && Clock::now() < deadline) {
+        iots_batch_t *batch = nullptr;
+        if (api->consumer_poll_batch(consumer, 1000, 500, &batch, errstr, sizeof errstr) != IOTS_OK) break;
+        for (size_t i = 0; i < api->batch_count(batch) && windows.size() < static_cast<size_t>(o.show_windows); ++i) {
+            const iots_record_t *r = api->batch_record(batch, i);
+            Json envelope = Json::parse(static_cast<const char *>(r->value),
+                                        static_cast<const char *>(r->value) + r->value_len, nullptr, false);
+            if (envelope.is_object() && envelope.contains("data")) windows.push_back(envelope["data"]);
+        }
+        api->batch_destroy(batch);
+    }
+    api->consumer_close(consumer);
+    if (windows.empty()) {
+        std::printf("\nNo window has closed yet (windows close at end + grace; try --window-size 10).\n");
+        return;
+    }
+    std::printf("\nSome window results (topic iot-windows):\n");
+    std::printf("  %-14s %-20s %5s  %7s %7s %7s %6s  %7s %8s  %s\n", "sensor", "window (UTC)", "n", "t.min", "t.avg",
+                "t.max", "t.std", "h.avg", "p.avg", "anomalies");
+    for (const Json &w : windows) {
+        auto num = [&](const char *group, const char *key) {
+            const Json &v = w.value(group, Json::object()).value(key, Json());
+            return v.is_number() ? v.get<double>() : NAN;
+        };
+        std::time_t start = w.value("window_start", 0);
+        char when[32];
+        std::strftime(when, sizeof when, "%m-%d %H:%M:%S", std::gmtime(&start));
+        std::string anomalies;
+        for (const Json &a : w.value("anomalies", Json::array())) anomalies += (anomalies.empty() ? "" : ",") + a.get<std::string>();
+        std::printf("  %-14s %-14s+%4ds %5d  %7.2f %7.2f %7.2f %6.2f  %7.2f %8.2f  %s\n",
+                    w.value("sensor_id", "?").c_str(), when,
+                    w.value("window_end", 0) - w.value("window_start", 0), w.value("sample_count", 0),
+                    num("temperature", "min"), num("temperature", "avg"), num("temperature", "max"),
+                    num("temperature", "std"), num("humidity", "avg"), num("pressure", "avg"),
+                    anomalies.empty() ? "-" : anomalies.c_str());
+    }
+}
+
+// ---- commands -----------------------------------------------------------------------------
+
+Json read_config_file(const Options &o) {
+    if (o.config_file.empty()) return Json::object();
+    std::ifstream in(o.config_file);
+    if (!in) die("cannot read --config " + o.config_file);
+    Json doc = Json::parse(in, nullptr, false);
+    if (!doc.is_object()) die("--config " + o.config_file + " is not a JSON object");
+    for (auto &[key, value] : doc.items())
+        if (key != "pipeline" && key != "loadgen" && key != "broker")
+            die("--config " + o.config_file + ": unknown key '" + key + "' (pipeline, loadgen, broker)");
+    return doc;
+}
+
+Json loadgen_config(const Options &o, const Json &file, const std::string &bootstrap) {
+    Json c = file.value("loadgen", Json::object());
+    c["rate"] = o.rate;
+    if (o.duration_s > 0) c["duration_s"] = o.duration_s;
+    if (o.count > 0) c["count"] = o.count;
+    c["sensors"] = o.sensors;
+    c["threads"] = o.threads;
+    c["anomaly_share"] = o.anomaly_share;
+    c["seed"] = o.seed;
+    c["topic"] = o.input_topic;
+    c["producer"]["kafka"]["bootstrap.servers"] = bootstrap;
+    return c;
+}
+
+int command_plugins(const Options &o) {
+    std::string buf(1 << 16, '\0');
+    size_t needed = 0;
+    char errstr[512];
+    const char *dir = o.plugins.empty() ? nullptr : o.plugins.c_str();
+    iots_err_t err = api->plugins_describe_json(dir, buf.data(), buf.size(), &needed, errstr, sizeof errstr);
+    if (err == IOTS_ERR_BUFFER_TOO_SMALL) {
+        buf.resize(needed);
+        err = api->plugins_describe_json(dir, buf.data(), buf.size(), &needed, errstr, sizeof errstr);
+    }
+    check(err, errstr, "describing plugins");
+    Json doc = Json::parse(buf.c_str());
+    std::printf("Plugins in %s\n", doc.value("dir", "?").c_str());
+    for (const Json &p : doc.value("plugins", Json::array())) {
+        std::printf("\n  %s %s (%s) - %s\n", p.value("name", "?").c_str(), p.value("version", "").c_str(),
+                    p.value("kind", "").c_str(), p.value("description", "").c_str());
+        for (const Json &k : p.value("config", Json::array()))
+            std::printf("      %-18s %-7s default %-14s %s\n", k.value("name", "").c_str(), k.value("type", "").c_str(),
+                        k.contains("default") ? k["default"].dump().c_str() : "(required)",
+                        k.value("help", "").c_str());
+    }
+    for (const Json &r : doc.value("rejected", Json::array()))
+        std::printf("\n  rejected: %s\n", r.value("reason", "").c_str());
+    return 0;
+}
+
+int command_produce(const Options &o) {
+    if (o.bootstrap.empty()) die("produce needs --bootstrap HOST:PORT (e.g. from iotstream-broker)");
+    if (o.duration_s <= 0 && o.count == 0) die("produce needs --duration or --count");
+    Json file = read_config_file(o);
+    char errstr[512];
+    iots_loadgen_t *gen = nullptr;
+    check(api->loadgen_new(loadgen_config(o, file, o.bootstrap).dump().c_str(), &gen, errstr, sizeof errstr), errstr,
+          "load generator");
+    check(api->loadgen_start(gen, errstr, sizeof errstr), errstr, "starting the load generator");
+    iots_loadgen_stats_t s{};
+    s.struct_size = sizeof s;
+    while (api->loadgen_wait(gen, 1000) == IOTS_ERR_TIMED_OUT && !g_stop) {
+        api->loadgen_get_stats(gen, &s);
+        std::fprintf(stderr, "\r  produced %10llu  (%s)   ", static_cast<unsigned long long>(s.sent),
+                     human_rate(s.achieved_rate).c_str());
+    }
+    api->loadgen_stop(gen);
+    api->loadgen_wait(gen, -1);
+    api->loadgen_get_stats(gen, &s);
+    api->loadgen_destroy(gen);  // flushes: every accepted reading is delivered or failed
+    iots_loadgen_stats_t final_stats{};
+    final_stats.struct_size = sizeof final_stats;
+    std::printf("\nproduced %llu readings in %.1f s (%s); anomalous %llu\n", static_cast<unsigned long long>(s.sent),
+                s.elapsed_s, human_rate(s.achieved_rate).c_str(), static_cast<unsigned long long>(s.anomalous));
+    return 0;
+}
+
+int command_run(const Options &o) {
+    Json file = read_config_file(o);
+    char errstr[1024];
+
+    iots_broker_t *broker = nullptr;
+    std::string bootstrap = o.bootstrap;
+    if (bootstrap.empty()) {
+        Json broker_config = file.value("broker", Json::object());
+        if (!broker_config.contains("topics")) {
+            broker_config["topics"] = Json::array();
+            for (const char *t : {"iot-readings", "iot-windows", "iot-aggregates", "iot-alerts", "iot-dlq"})
+                broker_config["topics"].push_back({{"name", t}, {"partitions", o.partitions}});
+            if (o.input_topic != "iot-readings")
+                broker_config["topics"].push_back({{"name", o.input_topic}, {"partitions", o.partitions}});
+        }
+        check(api->broker_new(broker_config.dump().c_str(), &broker, errstr, sizeof errstr), errstr,
+              "starting the embedded broker");
+        bootstrap = api->broker_bootstrap(broker);
+        std::printf("embedded Kafka broker at %s\n", bootstrap.c_str());
+    }
+
+    // The pipeline document: the config file's, with the flags laid over it.
+    Json pipeline_config = file.value("pipeline", Json::object());
+    pipeline_config["kafka"]["bootstrap.servers"] = bootstrap;
+    pipeline_config["input"]["topics"] = {o.input_topic};
+    pipeline_config["input"]["group_id"] = o.group;
+    if (!o.plugins.empty()) pipeline_config["plugins"]["dir"] = o.plugins;
+    if (!pipeline_config.contains("stages"))
+        pipeline_config["stages"] = {
+            {{"plugin", "anomaly"}},
+            {{"plugin", "aggregate"}, {"config", {{"interval_ms", o.aggregate_interval_ms}}}},
+            {{"plugin", "window"},
+             {"config", {{"size_s", o.window_size_s}, {"grace_s", o.grace_s}, {"idle_timeout_ms", o.idle_timeout_ms}}}}};
+    iots_pipeline_t *pipeline = nullptr;
+    check(api->pipeline_new(pipeline_config.dump().c_str(), &pipeline, errstr, sizeof errstr), errstr,
+          "creating the pipeline");
+
+    auto started = Clock::now();
+    iots_loadgen_t *gen = nullptr;
+    iots_loadgen_stats_t gen_stats{};
+    gen_stats.struct_size = sizeof gen_stats;
+
+    if (o.bounded) {
+        std::printf("replaying %s (bounded)...\n", o.input_topic.c_str());
+        iots_err_t err = api->pipeline_run_bounded(pipeline, -1, errstr, sizeof errstr);
+        check(err, errstr, "bounded run");
+    } else {
+        check(api->pipeline_start(pipeline, errstr, sizeof errstr), errstr, "starting the pipeline");
+        if (o.generate) {
+            if (o.duration_s <= 0 && o.count == 0) die("give --duration or --count");
+            check(api->loadgen_new(loadgen_config(o, file, bootstrap).dump().c_str(), &gen, errstr, sizeof errstr),
+                  errstr, "load generator");
+            check(api->loadgen_start(gen, errstr, sizeof errstr), errstr, "starting the load generator");
+        }
+        std::printf("%8s %12s %10s %12s %10s %10s %9s %8s %6s\n", "elapsed", "produced", "prod/s", "consumed", "cons/s",
+                    "backlog", "windows", "alerts", "dlq");
+        uint64_t last_produced = 0, last_consumed = 0;
+        auto last = Clock::now();
+        bool generating = gen != nullptr;
+        std::optional<Clock::time_point> caught_up_deadline;
+        while (!g_stop) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+            if (gen) api->loadgen_get_stats(gen, &gen_stats);
+            Json s = pipeline_stats(pipeline);
+            auto now = Clock::now();
+            double dt = std::chrono::duration<double>(now - last).count();
+            last = now;
+            uint64_t consumed = json_u64(s, {"consumed"});
+            double elapsed = std::chrono::duration<double>(now - started).count();
+            std::printf("%7.0fs %12llu %10s %12llu %10s %10lld %9llu %8llu %6llu\n", elapsed,
+                        static_cast<unsigned long long>(gen_stats.sent),
+                        human_rate(static_cast<double>(gen_stats.sent - last_produced) / dt).c_str(),
+                        static_cast<unsigned long long>(consumed),
+                        human_rate(static_cast<double>(consumed - last_consumed) / dt).c_str(),
+                        gen ? static_cast<long long>(gen_stats.sent) - static_cast<long long>(consumed) : -1LL,
+                        static_cast<unsigned long long>(json_u64(s, {"emitted", "windows"})),
+                        static_cast<unsigned long long>(json_u64(s, {"alerts"})),
+                        static_cast<unsigned long long>(json_u64(s, {"dead_lettered", "total"})));
+            std::fflush(stdout);
+            last_produced = gen_stats.sent;
+            last_consumed = consumed;
+            if (s.value("failed", false)) {
+                std::fprintf(stderr, "pipeline failed: %s\n", s.value("error", "").c_str());
+                break;
+            }
+            if (generating && api->loadgen_wait(gen, 0) == IOTS_OK) {
+                generating = false;
+                caught_up_deadline = now + std::chrono::seconds(60);
+            }
+            // Generation over: stop once the pipeline has consumed everything (or gave up waiting).
+            if (gen && !generating && (consumed >= gen_stats.delivered || now > *caught_up_deadline)) break;
+            if (!gen && o.run_for_s > 0 && elapsed >= o.run_for_s) break;
+        }
+        if (gen) {
+            api->loadgen_stop(gen);
+            api->loadgen_wait(gen, -1);
+            api->loadgen_get_stats(gen, &gen_stats);
+        }
+        if (g_stop) std::printf("signal %d: shutting down gracefully\n", g_signal.load());
+        // Graceful: stop consuming, close every open window, flush outputs, commit, leave the group.
+        check(api->pipeline_stop(pipeline, 1, 60000, errstr, sizeof errstr), errstr, "stopping the pipeline");
+    }
+
+    Json s = pipeline_stats(pipeline);
+    double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+    uint64_t consumed = json_u64(s, {"consumed"});
+    uint64_t decoded = json_u64(s, {"decoded"});
+    uint64_t rejected = json_u64(s, {"dead_lettered", "decoder"});
+    bool reconciled = consumed == decoded + rejected && json_u64(s, {"outputs", "failed"}) == 0 &&
+                      json_u64(s, {"outputs", "sent"}) == json_u64(s, {"outputs", "delivered"});
+    if (gen) reconciled = reconciled && gen_stats.sent == gen_stats.delivered + gen_stats.failed;
+
+    std::printf("\nSummary\n");
+    auto row = [](const char *name, const std::string &value) { std::printf("  %-34s %s\n", name, value.c_str()); };
+    auto u = [](uint64_t v) { return std::to_string(v); };
+    if (gen) {
+        row("readings produced", u(gen_stats.sent));
+        row("  delivered / failed", u(gen_stats.delivered) + " / " + u(gen_stats.failed));
+        row("  anomalous (generated)", u(gen_stats.anomalous));
+        row("  achieved rate", human_rate(gen_stats.achieved_rate));
+    }
+    row("readings consumed", u(consumed));
+    row("  decoded", u(decoded));
+    row("  dead-lettered by the decoder", u(rejected));
+    row("  dead-lettered by stages (late)", u(json_u64(s, {"dead_lettered", "stages"})));
+    row("alerts", u(json_u64(s, {"alerts"})));
+    row("windows emitted", u(json_u64(s, {"emitted", "windows"})));
+    row("aggregates emitted", u(json_u64(s, {"emitted", "aggregates"})));
+    row("output records sent / delivered", u(json_u64(s, {"outputs", "sent"})) + " / " +
+                                               u(json_u64(s, {"outputs", "delivered"})));
+    row("commits", u(json_u64(s, {"commits"})));
+    row("pipeline throughput", human_rate(static_cast<double>(consumed) / std::max(elapsed, 1e-9)));
+    row("counts reconcile", reconciled ? "yes (consumed = decoded + dead-lettered; all outputs delivered)" : "NO");
+
+    if (!o.summary_json.empty()) {
+        Json out = {{"pipeline", s}, {"elapsed_s", elapsed}, {"reconciled", reconciled}};
+        if (gen)
+            out["loadgen"] = {{"sent", gen_stats.sent}, {"delivered", gen_stats.delivered},
+                              {"failed", gen_stats.failed}, {"anomalous", gen_stats.anomalous},
+                              {"achieved_rate", gen_stats.achieved_rate}};
+        std::ofstream(o.summary_json) << out.dump(2) << "\n";
+    }
+    print_windows(o, bootstrap);
+
+    if (gen) api->loadgen_destroy(gen);
+    api->pipeline_destroy(pipeline);
+    if (broker) api->broker_destroy(broker);
+    return reconciled && !s.value("failed", false) ? 0 : 1;
+}
+
+iots_log_level_t parse_level(const std::string &name) {
+    static const std::map<std::string, iots_log_level_t> levels = {
+        {"trace", IOTS_LOG_TRACE}, {"debug", IOTS_LOG_DEBUG}, {"info", IOTS_LOG_INFO},
+        {"warn", IOTS_LOG_WARN},   {"error", IOTS_LOG_ERROR}, {"off", IOTS_LOG_OFF}};
+    auto it = levels.find(name);
+    if (it == levels.end()) die("--log-level must be trace, debug, info, warn, error or off");
+    return it->second;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    Options options = parse_options(argc, argv);
+    start_signal_thread();
+    api = load_library(options);
+    api->log_set_level(parse_level(options.log_level));
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    if (options.command == "plugins") return command_plugins(options);
+    if (options.command == "produce") return command_produce(options);
+    return command_run(options);
+}
