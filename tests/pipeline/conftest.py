@@ -1,0 +1,126 @@
+"""Shared fixtures for the end-to-end tests: a real iotstream-broker process, iotstream-host
+runs, and clients we did not write (confluent-kafka) to produce inputs and read outputs, so
+the checks do not trust iotstream's own client code."""
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+BUILD = Path(os.environ.get("IOTSTREAM_BUILD_DIR", Path(__file__).resolve().parents[2] / "build"))
+BROKER_BIN = BUILD / "host_example" / "iotstream-broker"
+HOST_BIN = BUILD / "host_example" / "iotstream-host"
+PLUGIN_DIR = BUILD / "plugins"
+SOURCE = Path(__file__).resolve().parents[2]
+
+TOPICS = ["iot-readings", "iot-windows", "iot-aggregates", "iot-alerts", "iot-dlq"]
+
+
+class Broker:
+    def __init__(self, tmp_path, partitions=4, extra_topics=()):
+        bootstrap_file = tmp_path / "bootstrap"
+        args = [str(BROKER_BIN), "--quiet", "--bootstrap-file", str(bootstrap_file)]
+        for t in list(TOPICS) + list(extra_topics):
+            args += ["--topic", f"{t}:{partitions}"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        self.bootstrap = self.proc.stdout.readline().strip()
+        assert self.bootstrap.startswith("127.0.0.1:"), self.bootstrap
+        self.partitions = partitions
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path)
+    yield b
+    b.stop()
+
+
+def produce(bootstrap, records, topic="iot-readings"):
+    """records: iterable of (key, value-bytes-or-str). Keyed with the Java client's murmur2,
+    as iotstream's own producer does, so a sensor always lands on one partition."""
+    p = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random",
+                  "linger.ms": 5, "compression.type": "lz4", "queue.buffering.max.messages": 1000000})
+    failures = []
+
+    def on_delivery(err, _msg):
+        if err is not None:
+            failures.append(err)
+
+    n = 0
+    for key, value in records:
+        while True:
+            try:
+                p.produce(topic, key=key, value=value, on_delivery=on_delivery)
+                break
+            except BufferError:
+                p.poll(0.05)
+        n += 1
+        if n % 10000 == 0:
+            p.poll(0)
+    assert p.flush(60) == 0
+    assert not failures, failures[:3]
+    return n
+
+
+def consume_all(bootstrap, topic, expect=None, timeout=20.0, idle=1.5):
+    """Everything currently in `topic` as a list of (key, value, headers). Stops when `expect`
+    records were read, or when nothing arrived for `idle` seconds after the end offsets."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{uuid.uuid4()}",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                  "enable.partition.eof": True})
+    md = c.list_topics(topic, timeout=10)
+    parts = [TopicPartition(topic, p, 0) for p in md.topics[topic].partitions]
+    c.assign(parts)
+    out, eof = [], set()
+    deadline = time.time() + timeout
+    last = time.time()
+    while time.time() < deadline:
+        m = c.poll(0.2)
+        if m is None:
+            if expect is None and len(eof) == len(parts) and time.time() - last > idle:
+                break
+            if expect is not None and len(out) >= expect and time.time() - last > idle:
+                break
+            continue
+        if m.error():
+            if m.error().code() == -191:  # _PARTITION_EOF
+                eof.add(m.partition())
+            continue
+        eof.discard(m.partition())
+        last = time.time()
+        out.append((m.key().decode() if m.key() else None, m.value(), dict(m.headers() or [])))
+    c.close()
+    return out
+
+
+def envelope(sensor_id, ts, data, message_id=None):
+    return json.dumps({"sensor_id": sensor_id, "timestamp": ts, "data": data,
+                       "message_id": message_id or str(uuid.uuid4())})
+
+
+def run_host(*args, timeout=180, check=True):
+    proc = subprocess.run([str(HOST_BIN), "--plugins", str(PLUGIN_DIR), *args],
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"iotstream-host {' '.join(args)} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def start_host(*args, plugins=None):
+    return subprocess.Popen([str(HOST_BIN), "--plugins", str(plugins or PLUGIN_DIR), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def windows_of(records):
+    """Window results (the envelope's data) from iot-windows records."""
+    return [json.loads(v)["data"] for _, v, _ in records]
