@@ -375,6 +375,14 @@ Decoder::Impl::Impl(const DecoderSchema &schema)
       buffer_capacity_(schema.max_record_bytes + simdjson::SIMDJSON_PADDING),
       buffer_(new char[buffer_capacity_]()),
       parser_(schema.max_record_bytes) {
+    // A schema built by hand (not by from_json) gets the same checks that matter for safety.
+    if (schema.required.size() != schema.fields.size())
+        throw Error(IOTS_ERR_INVALID_ARG, "decoder schema: 'required' must have one flag per field");
+    if (schema.max_record_bytes == 0)
+        throw Error(IOTS_ERR_INVALID_ARG, "decoder schema: max_record_bytes must be positive");
+    for (const auto &path : schema.fields)
+        if (!valid_path(path))
+            throw Error(IOTS_ERR_INVALID_ARG, "decoder schema: invalid field path \"" + path + "\"");
     if (parser_.allocate(schema.max_record_bytes) != simdjson::SUCCESS) throw std::bad_alloc();
     nodes_.push_back(PathNode{KeyMatcher("data"), "data", -1, {}});
     for (size_t f = 0; f < schema.fields.size(); ++f) {

@@ -336,6 +336,15 @@ TEST(Decoder, SchemaErrorsNameTheKey) {
     EXPECT_NE(error_of(R"({"max_record_bytes": 10})").find("'max_record_bytes'"), std::string::npos);
 }
 
+TEST(Decoder, HandBuiltSchemasAreCheckedToo) {
+    DecoderSchema mismatched = DecoderSchema::defaults();
+    mismatched.required.pop_back();
+    EXPECT_THROW(Decoder{mismatched}, Error);
+    DecoderSchema bad_path = DecoderSchema::defaults();
+    bad_path.fields[0] = "a..b";
+    EXPECT_THROW(Decoder{bad_path}, Error);
+}
+
 TEST(Decoder, EscapedSensorIdsAreUnescapedAndOwnedByTheBatch) {
     Decoder decoder(DecoderSchema::defaults());
     const std::string data = R"({"temperature": 1, "humidity": 2, "pressure": 3})";
