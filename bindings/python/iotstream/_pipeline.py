@@ -1,0 +1,357 @@
+"""Pipelines, the load generator and plugin descriptions."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Union
+
+from . import _native
+from ._client import TOPICS, BootstrapLike, Consumer, _bootstrap, _ms
+from ._convert import rows_to_frame, envelope_row
+from .errors import InvalidArgumentError, NotFoundError
+
+__all__ = ["Pipeline", "Results", "LoadGenerator", "PluginInfo", "ConfigKey", "PluginCatalog", "describe_plugins",
+           "default_plugin_dir"]
+
+
+def default_plugin_dir() -> Optional[str]:
+    """The plugin folder used when a config names none: $IOTSTREAM_PLUGIN_DIR, else the
+    plugins shipped inside this package (pip installs), else None (the core's built-in folder)."""
+    env = os.environ.get("IOTSTREAM_PLUGIN_DIR")
+    if env:
+        return env
+    bundled = Path(__file__).with_name("plugins")
+    return str(bundled) if bundled.is_dir() else None
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One configuration key a plugin accepts."""
+    name: str
+    type: str
+    default: Any   #: the default value (None where the plugin requires the key or has no default)
+    required: bool
+    help: str
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """A plugin as its descriptor presents it."""
+    name: str
+    kind: str
+    version: str
+    description: str
+    config: List[ConfigKey]
+    raw: Dict[str, Any] = field(repr=False)  #: the whole description, including fields not listed here
+
+    def help(self) -> str:
+        """A readable summary of the plugin and its configuration keys."""
+        lines = [f"{self.name} {self.version} ({self.kind}): {self.description}"]
+        for key in self.config:
+            default = "(required)" if key.required else f"default {json.dumps(key.default)}"
+            lines.append(f"  {key.name:<18} {key.type:<7} {default:<24} {key.help}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class PluginCatalog:
+    """The plugins in a folder, and the files that were rejected (with the reason)."""
+    dir: str
+    plugins: List[PluginInfo]
+    rejected: List[Dict[str, Any]]
+
+    def __getitem__(self, name: str) -> PluginInfo:
+        for p in self.plugins:
+            if p.name == name:
+                return p
+        raise NotFoundError(f"no plugin named {name!r} in {self.dir} (have: {', '.join(self.names)})")
+
+    def __iter__(self) -> Iterator[PluginInfo]:
+        return iter(self.plugins)
+
+    def __len__(self) -> int:
+        return len(self.plugins)
+
+    @property
+    def names(self) -> List[str]:
+        return [p.name for p in self.plugins]
+
+    def to_frame(self) -> Any:
+        """One row per configuration key of every plugin."""
+        import pandas as pd
+        rows = [{"plugin": p.name, "kind": p.kind, "version": p.version, "key": k.name, "type": k.type,
+                 "default": k.default, "required": k.required, "help": k.help}
+                for p in self.plugins for k in p.config]
+        return pd.DataFrame(rows, columns=["plugin", "kind", "version", "key", "type", "default", "required", "help"])
+
+
+def describe_plugins(dir: Union[str, os.PathLike, None] = None) -> PluginCatalog:
+    """Loads the plugins in ``dir`` (default: :func:`default_plugin_dir`) and describes them:
+    name, kind, version, description and every config key with its type, default and help."""
+    if dir is None:
+        dir = default_plugin_dir()
+    doc = json.loads(_native.describe_plugins(None if dir is None else os.fspath(dir)))
+    plugins = []
+    for p in doc.get("plugins", []):
+        keys = [ConfigKey(name=k.get("name", ""), type=k.get("type", ""), default=k.get("default"),
+                          required="default" not in k, help=k.get("help", ""))
+                for k in p.get("config", [])]
+        plugins.append(PluginInfo(name=p.get("name", ""), kind=p.get("kind", ""), version=p.get("version", ""),
+                                  description=p.get("description", ""), config=keys, raw=p))
+    return PluginCatalog(dir=doc.get("dir", "" if dir is None else os.fspath(dir)), plugins=plugins,
+                         rejected=doc.get("rejected", []))
+
+
+class Pipeline:
+    """consume -> decode -> plugin stages -> output topics, on the library's own threads.
+
+    Args:
+        config: the pipeline document as a dict (keys: kafka, input, decoder, stages, rules,
+            outputs, plugins, commit_interval_ms, producer, consumer; see docs/pipeline.md).
+            Unknown keys are refused with a ConfigError naming them.
+        bootstrap: "host:port" or a :class:`Broker`; sets ``kafka["bootstrap.servers"]``.
+        window: shorthand for the window stage config, e.g. ``{"size_s": 2, "grace_s": 1}``.
+
+    Without ``stages`` the core's default runs: anomaly rules, per-sensor aggregates and
+    5-minute tumbling windows. Context manager: leaving the block stops the pipeline (closing
+    open windows) and frees it.
+
+    >>> with broker.pipeline(window={"size_s": 2, "grace_s": 1}) as p:
+    ...     p.run_bounded()
+    ...     windows = p.windows()
+    """
+
+    def __init__(self, config: Optional[Mapping[str, Any]] = None, *,
+                 bootstrap: Optional[BootstrapLike] = None,
+                 window: Optional[Mapping[str, Any]] = None) -> None:
+        doc: Dict[str, Any] = copy.deepcopy(dict(config or {}))
+        if bootstrap is not None:
+            kafka = doc.setdefault("kafka", {})
+            if not isinstance(kafka, dict):
+                raise InvalidArgumentError("pipeline config: key 'kafka' must be an object")
+            kafka["bootstrap.servers"] = _bootstrap(bootstrap)
+        plugin_dir = default_plugin_dir()
+        if plugin_dir is not None and isinstance(doc.get("plugins", {}), dict) and "dir" not in doc.get("plugins", {}):
+            doc.setdefault("plugins", {})["dir"] = plugin_dir
+        if window is not None:
+            stages = doc.setdefault("stages", [{"plugin": "anomaly"}, {"plugin": "aggregate"}, {"plugin": "window"}])
+            stage = next((s for s in stages if isinstance(s, dict) and s.get("plugin") == "window"), None)
+            if stage is None:
+                raise InvalidArgumentError("window= given but the stages have no 'window' plugin")
+            stage.setdefault("config", {}).update(window)
+        self.config: Dict[str, Any] = doc
+        self._running = False
+        self._native = _native.Pipeline(json.dumps(doc))
+
+    # -- running ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Starts the pipeline's threads and returns at once."""
+        self._native.start()
+        self._running = True
+
+    def stop(self, close_windows: bool = True, timeout: float = 60.0) -> None:
+        """Stops consuming, closes open windows (if asked), flushes outputs, commits and leaves
+        the group. Blocking."""
+        try:
+            self._native.stop(close_windows, _ms(timeout))
+        finally:
+            self._running = False
+
+    def run(self, duration: float, close_windows: bool = True) -> Dict[str, Any]:
+        """Runs for ``duration`` seconds, then stops; returns :meth:`stats`. Ctrl-C stops early
+        (still gracefully) and re-raises KeyboardInterrupt."""
+        self.start()
+        try:
+            deadline = time.monotonic() + duration
+            while (left := deadline - time.monotonic()) > 0:
+                time.sleep(min(left, 0.1))
+                if self.stats().get("failed"):
+                    break
+        finally:
+            self.stop(close_windows)
+        return self.stats()
+
+    def run_bounded(self, timeout: Optional[float] = 60.0) -> Dict[str, Any]:
+        """Replays the input from its start position to the end offsets present now, closes all
+        windows, flushes outputs, commits and returns :meth:`stats`. Ctrl-C returns control at
+        once; the run then finishes in the background before the pipeline can be used again."""
+        self._native.run_bounded(_ms(timeout))
+        return self.stats()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # -- metrics ---------------------------------------------------------------------------
+
+    def stats(self) -> Dict[str, Any]:
+        """Counters and state: consumed, decoded, alerts, emitted per output, dead_lettered (by
+        reason), outputs sent/delivered/failed, commits, rules, failed/error, elapsed_s, ..."""
+        return json.loads(self._native.stats_json())
+
+    def counters(self) -> Dict[str, Union[int, float]]:
+        """:meth:`stats` flattened to numbers only, e.g. ``{"emitted.windows": 12, ...}``."""
+        from ._convert import flatten
+        return {k: v for k, v in flatten(self.stats()).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+    # -- results ---------------------------------------------------------------------------
+
+    @property
+    def bootstrap(self) -> str:
+        servers = self.config.get("kafka", {}).get("bootstrap.servers") or self.config.get("kafka.bootstrap.servers")
+        if not servers:
+            raise InvalidArgumentError("the pipeline config names no kafka bootstrap.servers")
+        return servers
+
+    def output_topic(self, output: str) -> str:
+        """The topic an output ("windows", "aggregates", "alerts", "dlq", ...) is written to."""
+        return self.config.get("outputs", {}).get(output, TOPICS.get(output, output))
+
+    def read_output(self, output: str, timeout: float = 30.0, idle: float = 1.0) -> Any:
+        """Everything an output topic holds now, as a DataFrame (a fresh consumer group)."""
+        with Consumer(self.bootstrap, self.output_topic(output)) as consumer:
+            return consumer.read_frame(timeout, idle)
+
+    def windows(self, timeout: float = 30.0) -> Any:
+        """Window results as a DataFrame: sensor_id, window_start/window_end (UTC datetimes),
+        sample_count, temperature.min/max/avg/std, humidity.*, pressure.*, anomalies (list)."""
+        return _typed_windows(self.read_output("windows", timeout))
+
+    def aggregates(self, timeout: float = 30.0) -> Any:
+        """Per-sensor aggregates (the seed's analytics results) as a DataFrame."""
+        frame = self.read_output("aggregates", timeout)
+        return rows_to_frame(frame.to_dict("records"), time_columns=("timestamp", "latest_timestamp", "processed_at"))
+
+    def alerts(self, timeout: float = 30.0) -> Any:
+        """Alerts as a DataFrame: sensor_id, rule, value, event_time (UTC datetime), plugin."""
+        frame = self.read_output("alerts", timeout)
+        return rows_to_frame(frame.to_dict("records"), time_columns=("event_time",),
+                             epoch_ms_columns=("detected_at_ms",))
+
+    def results(self, timeout: float = 30.0) -> "Results":
+        """Windows, aggregates and alerts in one pass over the three output topics (one
+        consumer-group join instead of three), each as :meth:`windows` etc. return it."""
+        names = {self.output_topic(o): o for o in ("windows", "aggregates", "alerts")}
+        rows: Dict[str, List[Dict[str, Any]]] = {o: [] for o in names.values()}
+        with Consumer(self.bootstrap, list(names)) as consumer:
+            for batch in consumer.batches(timeout):
+                for record, value in zip(batch, batch._native.values()):
+                    rows[names[record.topic]].append(envelope_row(value))
+        windows = _typed_windows(rows_to_frame(rows["windows"]))
+        aggregates = rows_to_frame(rows["aggregates"], time_columns=("timestamp", "latest_timestamp", "processed_at"))
+        alerts = rows_to_frame(rows["alerts"], time_columns=("event_time",), epoch_ms_columns=("detected_at_ms",))
+        return Results(windows, aggregates, alerts)
+
+    def dead_letters(self, timeout: float = 30.0) -> Any:
+        """The dead-letter topic as a DataFrame."""
+        return self.read_output("dlq", timeout)
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._native.closed
+
+    def close(self) -> None:
+        """Stops (without closing windows) if running, and frees the pipeline. Idempotent."""
+        self._running = False
+        self._native.close()
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self._running and not self.closed:
+                self.stop(close_windows=True)
+        finally:
+            self.close()
+
+    def __repr__(self) -> str:
+        stages = [s.get("plugin") for s in self.config.get("stages", [])] or ["anomaly", "aggregate", "window"]
+        state = "closed" if self.closed else ("running" if self._running else "idle")
+        return f"<iotstream.Pipeline {' -> '.join(map(str, stages))} {state}>"
+
+
+class Results(NamedTuple):
+    """A pipeline's outputs as DataFrames."""
+    windows: Any
+    aggregates: Any
+    alerts: Any
+
+
+def _typed_windows(frame: Any) -> Any:
+    if frame.empty:
+        return frame
+    rows = frame.to_dict("records")
+    return rows_to_frame(rows, epoch_s_columns=("window_start", "window_end"))
+
+
+class LoadGenerator:
+    """The seed's HighThroughputProducer: synthetic sensor readings at a target rate.
+
+    Args:
+        bootstrap: "host:port" or a :class:`Broker`.
+        rate: readings per second (0: as fast as possible).
+        duration: seconds to run and/or ``count``: readings to send (whichever comes first).
+        sensors, threads, anomaly_share, seed, topic: as the core's load generator.
+        producer: extra producer config (e.g. ``{"kafka": {"linger.ms": 20}}``).
+    """
+
+    def __init__(self, bootstrap: BootstrapLike, *, rate: float = 0, duration: Optional[float] = None,
+                 count: Optional[int] = None, sensors: int = 100000, threads: int = 2,
+                 anomaly_share: float = 0.01, seed: int = 1, topic: str = TOPICS["readings"],
+                 producer: Optional[Mapping[str, Any]] = None) -> None:
+        if duration is None and count is None:
+            raise InvalidArgumentError("give duration (seconds) and/or count (readings)")
+        prod: Dict[str, Any] = copy.deepcopy(dict(producer or {}))
+        prod.setdefault("kafka", {})["bootstrap.servers"] = _bootstrap(bootstrap)
+        config: Dict[str, Any] = {"rate": rate, "sensors": sensors, "threads": threads,
+                                  "anomaly_share": anomaly_share, "seed": seed, "topic": topic, "producer": prod}
+        if duration is not None:
+            config["duration_s"] = duration
+        if count is not None:
+            config["count"] = count
+        self._native = _native.LoadGenerator(json.dumps(config))
+
+    def start(self) -> None:
+        """Starts generating on the generator's own threads; returns at once."""
+        self._native.start()
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Waits for the run to end; False if ``timeout`` passed first. Ctrl-C interrupts."""
+        return self._native.wait(_ms(timeout))
+
+    def run(self, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """start() + wait(); returns :meth:`stats`."""
+        self.start()
+        self.wait(timeout)
+        return self.stats()
+
+    def stop(self) -> None:
+        """Asks the run to stop early; returns at once."""
+        self._native.stop()
+
+    def stats(self) -> Dict[str, Any]:
+        """sent, delivered, failed, anomalous, elapsed_s, achieved_rate."""
+        return self._native.stats()
+
+    @property
+    def closed(self) -> bool:
+        return self._native.closed
+
+    def close(self) -> None:
+        """Stops, flushes the producer and frees the generator. Idempotent."""
+        self._native.close()
+
+    def __enter__(self) -> "LoadGenerator":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
