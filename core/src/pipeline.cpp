@@ -492,8 +492,16 @@ void Pipeline::commit_durable_epochs() {
             throw Error(IOTS_ERR_KAFKA, "an output record could not be delivered; nothing after the last commit is "
                                         "committed (the records will be processed again on restart)");
         if (!epoch->points.empty()) {
-            consumer_->commit(epoch->points);
-            counters_.commits.fetch_add(1, std::memory_order_relaxed);
+            // A commit refused during a rebalance (stale generation, unknown member) is not an
+            // error of ours: the records stay uncommitted and are read again by their next
+            // owner, which at-least-once allows. The next epoch's commit supersedes this one.
+            try {
+                consumer_->commit(epoch->points);
+                counters_.commits.fetch_add(1, std::memory_order_relaxed);
+            } catch (const Error &e) {
+                counters_.commit_failures.fetch_add(1, std::memory_order_relaxed);
+                logger("pipeline")->warn("commit skipped: {}", e.what());
+            }
         }
         counters_.committed_epochs.fetch_add(1, std::memory_order_relaxed);
     }
@@ -784,6 +792,7 @@ Json Pipeline::stats() const {
                       {"delivered", counters_.outputs_delivered.load()},
                       {"failed", counters_.outputs_failed.load()}};
     out["commits"] = counters_.commits.load();
+    out["commit_failures"] = counters_.commit_failures.load();
     out["plugin_swaps"] = counters_.plugin_swaps.load();
     uint64_t decode_rejected = counters_.decode_rejected.load();
     uint64_t stage_dead_lettered = counters_.stage_dead_lettered.load();

@@ -68,7 +68,7 @@ struct PipelineConfig {
 struct PipelineCounters {
     std::atomic<uint64_t> consumed{0}, decoded{0}, decode_rejected{0}, stage_dead_lettered{0};
     std::atomic<uint64_t> alerts{0}, outputs_sent{0}, outputs_delivered{0}, outputs_failed{0};
-    std::atomic<uint64_t> batches{0}, commits{0}, committed_epochs{0}, plugin_swaps{0};
+    std::atomic<uint64_t> batches{0}, commits{0}, commit_failures{0}, committed_epochs{0}, plugin_swaps{0};
     std::atomic<uint64_t> bytes_consumed{0};
 };
 

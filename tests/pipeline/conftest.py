@@ -168,7 +168,8 @@ class HostProcess:
         return code
 
     def output(self):
-        return "".join(self.lines)
+        err = self.proc.stderr.read() if self.proc.poll() is not None else ""
+        return "".join(self.lines) + "\nstderr:\n" + err
 
 
 def fast_group_config(tmp_path):

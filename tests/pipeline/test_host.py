@@ -1,0 +1,111 @@
+"""iotstream-host as a person meets it (issue 6): the main job, replay, scale-out."""
+import json
+import time
+
+from conftest import (Broker, HostProcess, check_windows_complete, consume_all, fast_group_config, produce,
+                      readings, run_host, to_records, windows_of)
+from reference import tumbling_windows
+
+T0 = 1_767_225_600_000
+
+
+def test_main_job_runs_and_its_counts_reconcile(tmp_path):
+    summary_file = tmp_path / "summary.json"
+    proc = run_host("--duration", "5", "--rate", "4000", "--sensors", "2000", "--window-size", "2",
+                    "--grace", "1", "--anomaly-share", "0.05", "--summary-json", str(summary_file))
+    assert "Summary" in proc.stdout and "counts reconcile" in proc.stdout
+    assert "embedded Kafka broker at 127.0.0.1:" in proc.stdout
+    s = json.loads(summary_file.read_text())
+    gen, pipe = s["loadgen"], s["pipeline"]
+    assert s["reconciled"] is True
+    assert 15000 <= gen["sent"] <= 25000, gen  # ~4000/s for 5 s
+    assert gen["delivered"] == gen["sent"] and gen["failed"] == 0
+    assert pipe["consumed"] == gen["sent"]
+    assert pipe["consumed"] == pipe["decoded"] + pipe["dead_lettered"]["decoder"]
+    assert pipe["dead_lettered"]["decoder"] == 0
+    # Every generated anomaly fires exactly one of the seed's rules.
+    assert pipe["alerts"] == gen["anomalous"] > 0
+    assert pipe["emitted"]["windows"] > 2000  # 2-second windows over ~6 s of data, 2000 sensors
+    assert pipe["outputs"]["delivered"] == pipe["outputs"]["sent"]
+
+
+def test_help_and_bad_flags_are_clear():
+    proc = run_host("--help")
+    for flag in ("--duration", "--rate", "--sensors", "--anomaly-share", "--window-size", "--grace",
+                 "--plugins", "--config", "--bootstrap", "--bounded", "--input-topic"):
+        assert flag in proc.stdout
+    bad = run_host("--rate", "fast", check=False)
+    assert bad.returncode == 2 and "--rate needs a number" in bad.stderr
+    bad = run_host("--frobnicate", check=False)
+    assert bad.returncode == 2 and "unknown option '--frobnicate'" in bad.stderr
+
+
+def with_outputs(tmp_path, name, windows_topic):
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"pipeline": {"outputs": {"windows": windows_topic}}}))
+    return str(path)
+
+
+def test_bounded_replay_gives_the_streaming_windows(tmp_path):
+    broker = Broker(tmp_path, extra_topics=["windows-stream", "windows-replay"])
+    try:
+        rows = readings(sensors=30, start_ms=T0, end_ms=T0 + 40_000, step_ms=400)
+        produce(broker.bootstrap, to_records(rows))
+        common = ["--bootstrap", broker.bootstrap, "--window-size", "10", "--grace", "2",
+                  "--idle-timeout", "600000", "--show-windows", "0"]
+
+        streaming = HostProcess(*common, "--no-generate", "--group", "streaming", "--run-for", "600",
+                                "--config", with_outputs(tmp_path, "stream", "windows-stream"))
+        streaming.wait_consumed(len(rows))
+        time.sleep(1.5)
+        assert streaming.stop() == 0, streaming.output()  # graceful stop closes the open windows
+
+        run_host(*common, "--bounded", "--group", "replay",
+                 "--config", with_outputs(tmp_path, "replay", "windows-replay"))
+
+        stream_windows = windows_of(consume_all(broker.bootstrap, "windows-stream"))
+        replay_windows = windows_of(consume_all(broker.bootstrap, "windows-replay"))
+        key = lambda w: (w["sensor_id"], w["window_start"])
+        assert len(stream_windows) == 30 * 4
+        assert sorted(stream_windows, key=key) == sorted(replay_windows, key=key)
+    finally:
+        broker.stop()
+
+
+def test_three_hosts_share_partitions_and_survive_losing_one(tmp_path):
+    broker = Broker(tmp_path, partitions=8)
+    try:
+        part_a = readings(sensors=60, start_ms=T0, end_ms=T0 + 25_000, step_ms=500)
+        part_b = readings(sensors=60, start_ms=T0 + 25_000, end_ms=T0 + 50_000, step_ms=500)
+        expected, late = tumbling_windows({0: part_a + part_b}, size_s=10, grace_s=2)
+        assert not late
+        # The last windows close through the idle timeout, on whichever member owns their
+        # partition then: the test never depends on who holds what when it stops them.
+        args = ["--bootstrap", broker.bootstrap, "--no-generate", "--group", "scale-out", "--window-size", "10",
+                "--grace", "2", "--idle-timeout", "15000", "--show-windows", "0", "--run-for", "600",
+                "--config", fast_group_config(tmp_path)]
+        hosts = [HostProcess(*args) for _ in range(3)]
+        produce(broker.bootstrap, to_records(part_a))
+        deadline = time.time() + 60
+        while sum(h.consumed for h in hosts) < len(part_a) and time.time() < deadline:
+            time.sleep(0.2)
+        assert sum(h.consumed for h in hosts) >= len(part_a)
+        assert all(h.consumed > 0 for h in hosts), "every member must own partitions"
+        time.sleep(2.5)  # let each member commit
+
+        victim = max(hosts, key=lambda h: h.consumed)
+        victim.kill()  # its partitions move to the others after its session times out
+        survivors = [h for h in hosts if h is not victim]
+        produce(broker.bootstrap, to_records(part_b))
+
+        deadline = time.time() + 150
+        while True:
+            emitted = windows_of(consume_all(broker.bootstrap, "iot-windows", idle=0.5))
+            if {(w["sensor_id"], w["window_start"]) for w in emitted} >= set(expected) or time.time() > deadline:
+                break
+            time.sleep(2)
+        for h in survivors:
+            assert h.stop() == 0, h.output()
+        check_windows_complete(windows_of(consume_all(broker.bootstrap, "iot-windows")), expected)
+    finally:
+        broker.stop()
