@@ -524,8 +524,10 @@ class Bench:
         big, small = runs['big'], runs['small']
         extra_windows = big['sensors'] - small['sensors']
         delta = (big['rss_after'] - big['rss_before']) - (small['rss_after'] - small['rss_before'])
+        heap_delta = (big['heap_after'] - big['heap_before']) - (small['heap_after'] - small['heap_before'])
         self.results['memory'] = {'runs': runs, 'sensor_windows': extra_windows,
                                   'bytes_per_sensor_window': delta / extra_windows,
+                                  'heap_bytes_per_sensor_window': heap_delta / extra_windows,
                                   'bytes_per_100k_sensors': delta / extra_windows * 100_000}
         log(f'memory: {delta / extra_windows:.0f} B per open sensor-window')
 
@@ -583,12 +585,16 @@ def write_markdown(results, path, command):
         out += ['Resident-set growth of a pipeline process over its run, windows never closing; the run with '
                 f'{small["sensors"]:,} sensors is subtracted from the one with {big["sensors"]:,} (same code, '
                 'buffers and plugins), so what remains is per-sensor state: open window, aggregate, indexes.', '',
-                '| Sensors | Records | RSS growth (MB) |', '|---|---|---|',
-                f'| {big["sensors"]:,} | {big["records"]:,} | {(big["rss_after"] - big["rss_before"]) / 1e6:.1f} |',
-                f'| {small["sensors"]:,} | {small["records"]:,} | {(small["rss_after"] - small["rss_before"]) / 1e6:.1f} |',
+                '| Sensors | Records | RSS growth (MB) | live heap growth (MB, glibc mallinfo2) |', '|---|---|---|---|',
+                f'| {big["sensors"]:,} | {big["records"]:,} | {(big["rss_after"] - big["rss_before"]) / 1e6:.1f} | '
+                f'{(big["heap_after"] - big["heap_before"]) / 1e6:.1f} |',
+                f'| {small["sensors"]:,} | {small["records"]:,} | {(small["rss_after"] - small["rss_before"]) / 1e6:.1f} | '
+                f'{(small["heap_after"] - small["heap_before"]) / 1e6:.1f} |',
                 '',
-                f'**{mem["bytes_per_sensor_window"]:.0f} bytes per open sensor-window** '
-                f'({mem["bytes_per_100k_sensors"] / 1e6:.1f} MB per 100K active sensors).', '']
+                f'**{mem["bytes_per_sensor_window"]:.0f} resident bytes per open sensor-window** '
+                f'({mem["bytes_per_100k_sensors"] / 1e6:.1f} MB per 100K active sensors), of which '
+                f'{mem["heap_bytes_per_sensor_window"]:.0f} bytes are live heap (the rest is memory malloc '
+                'keeps after fetch buffers are freed).', '']
     else:
         out += ['(failed)', '']
     if results['notes']:
