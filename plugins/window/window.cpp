@@ -404,9 +404,14 @@ public:
             if (stream->last_record_wall_ms == IOTS_NO_VALUE) continue;
             int64_t silent_ms = wall_clock_ms - stream->last_record_wall_ms;
             if (silent_ms < settings_.idle_timeout_ms) continue;
-            // Let event time flow with the wall clock, so the silent stream's windows close.
-            int64_t advanced = stream->watermark_at_last_record + silent_ms;
-            if (advanced > stream->watermark) stream->watermark = advanced;
+            // The stream went quiet (devices do): close every window it holds now, rather than
+            // waiting for event time that may never come. The watermark moves to the latest
+            // close time, so a straggler for those windows is dead-lettered as late, not lost.
+            int64_t latest_close = IOTS_NO_VALUE;
+            for (const HeapEntry &entry : stream->close_heap)
+                if (stream->alive(entry.window, entry.generation))
+                    latest_close = std::max(latest_close, stream->windows[entry.window].end_ms + settings_.grace_ms);
+            if (latest_close != IOTS_NO_VALUE && latest_close > stream->watermark) stream->watermark = latest_close;
         }
         return close_due_windows() ? 0 : 1;
     }

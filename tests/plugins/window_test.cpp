@@ -194,19 +194,22 @@ TEST(WindowPlugin, SessionsExtendMergeAndCloseAfterGapPlusGrace) {
     EXPECT_EQ(host.checkpoint(0), std::make_pair(int64_t{4}, int64_t{270 * kSecond}));
 }
 
-TEST(WindowPlugin, IdleStreamWatermarkFollowsTheWallClock) {
+TEST(WindowPlugin, IdleStreamClosesItsWindowsAfterTheTimeout) {
     FakeHost host("window", Json{{"size_s", 300}, {"grace_s", 10}, {"idle_timeout_ms", 30'000}});
     EXPECT_EQ(host.tick(1'000'000), 0);
-    host.process({at("a", 1 * kSecond)});
-    EXPECT_EQ(host.tick(1'000'100), 0);  // the record's wall clock
+    host.process({at("a", 1 * kSecond, 0), at("b", 299 * kSecond, 1), at("b", 301 * kSecond, 2)});
+    EXPECT_EQ(host.tick(1'000'100), 0);  // the records' wall clock
     EXPECT_EQ(host.tick(1'020'000), 0);  // silent 19.9 s: not idle yet
-    EXPECT_EQ(host.checkpoint(0).second, 1 * kSecond);
-    EXPECT_EQ(host.tick(1'308'099), 0);  // watermark 1 s + 307.999 s: still open
     EXPECT_TRUE(host.emitted.empty());
-    EXPECT_EQ(host.tick(1'309'100), 0);  // watermark 310 s = end + grace
-    ASSERT_EQ(host.emitted.size(), 1u);
-    EXPECT_EQ(host.checkpoint(0).second, 310 * kSecond);
-    EXPECT_EQ(host.checkpoint(0).first, IOTS_NO_VALUE);
+    EXPECT_EQ(host.checkpoint(0).second, 301 * kSecond);
+    EXPECT_EQ(host.tick(1'030'100), 0);  // silent 30 s: every open window closes
+    ASSERT_EQ(host.emitted.size(), 3u);
+    EXPECT_EQ(host.checkpoint(0), std::make_pair(IOTS_NO_VALUE, int64_t{610 * kSecond}));
+    // A straggler for a closed window is late (dead-lettered), a new window opens normally.
+    host.process({at("a", 302 * kSecond, 3), at("a", 700 * kSecond, 4)});
+    ASSERT_EQ(host.dead_letters.size(), 1u);
+    EXPECT_EQ(host.dead_letters[0].offset, 3);
+    EXPECT_EQ(host.checkpoint(0).first, 4);
 }
 
 TEST(WindowPlugin, RestoredWatermarkSkipsReplaysButNotLateRecords) {
