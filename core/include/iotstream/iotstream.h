@@ -183,7 +183,7 @@ typedef struct iots_producer_stats_s {
     uint64_t sent;          /**< accepted into the local queue */
     uint64_t delivered;     /**< acknowledged by the broker */
     uint64_t failed;        /**< reported failed (after librdkafka's retries) */
-    uint64_t retried;       /**< produce requests librdkafka retried (from its statistics) */
+    uint64_t retried;       /**< request retries and message retransmissions (librdkafka statistics) */
     uint64_t bytes;         /**< value bytes accepted */
     uint64_t queue_full;    /**< sends refused after waiting queue_full_timeout_ms */
     int64_t queue_depth;    /**< messages accepted but not yet delivered or failed */
@@ -400,9 +400,11 @@ IOTS_EXPORT iots_err_t iots_pipeline_stats_json(iots_pipeline_t *pipeline, char 
 IOTS_EXPORT void iots_pipeline_destroy(iots_pipeline_t *pipeline);
 
 /**
- * Describes the plugins in a folder (or the built-in folder when dir is NULL) as a JSON
- * array: name, kind, version, description, config keys with type, default and help, and a
- * "rejected" list with the reason for every file that failed to load. Thread-safe.
+ * Describes the plugins in a folder (or, when dir is NULL, $IOTSTREAM_PLUGIN_DIR or the
+ * built-in folder) as a JSON object {"dir", "plugins": [...], "rejected": [...]}: for each
+ * plugin its name, kind, version, description, file and config keys with type, default and
+ * help; for each file that failed to load, the file and the reason. Loads the libraries but
+ * creates no instance. Thread-safe.
  * Buffer contract as iots_pipeline_stats_json().
  */
 IOTS_EXPORT iots_err_t iots_plugins_describe_json(const char *dir, char *buf, size_t buf_size,
