@@ -57,7 +57,12 @@ struct StreamSums {
     std::unordered_map<std::string, SensorSums, iotstream::plugin::StringHash, std::equal_to<>>
         sensors;
     int64_t oldest_offset = IOTS_NO_VALUE;  // min over sensors with readings
+    int64_t next_emission_ms = IOTS_NO_VALUE;
 };
+
+// Streams emit at different phases of the interval: 100K sensors emitted in one go would stall
+// the pipeline thread for ~100 ms every interval (seen as event-to-alert p99 latency).
+constexpr int64_t kEmissionPhases = 16;
 
 int64_t wall_clock_now_ms() {
     using namespace std::chrono;
@@ -122,15 +127,24 @@ public:
     }
 
     int tick(int64_t wall_clock_ms) {
-        if (next_emission_ms_ == IOTS_NO_VALUE) {
-            next_emission_ms_ = wall_clock_ms + interval_ms_;
-            return 0;
+        if (schedule_start_ms_ == IOTS_NO_VALUE) schedule_start_ms_ = wall_clock_ms;
+        int result = 0;
+        for (auto &[stream_id, stream] : streams_) {
+            if (stream->next_emission_ms == IOTS_NO_VALUE) {
+                // This stream emits at first + k * interval, k the first one not in the past.
+                int64_t phase = static_cast<int64_t>(stream_id % kEmissionPhases) * interval_ms_ / kEmissionPhases;
+                int64_t first = schedule_start_ms_ + phase;
+                int64_t k = wall_clock_ms <= first ? 0 : (wall_clock_ms - first + interval_ms_ - 1) / interval_ms_;
+                stream->next_emission_ms = first + k * interval_ms_;
+                if (stream->next_emission_ms <= schedule_start_ms_) stream->next_emission_ms += interval_ms_;
+            }
+            if (wall_clock_ms < stream->next_emission_ms) continue;
+            stream->next_emission_ms += interval_ms_;
+            // After a long stall, keep the cadence from now instead of emitting back to back.
+            if (stream->next_emission_ms <= wall_clock_ms) stream->next_emission_ms = wall_clock_ms + interval_ms_;
+            result |= emit_stream(*stream, wall_clock_ms);
         }
-        if (wall_clock_ms < next_emission_ms_) return 0;
-        next_emission_ms_ += interval_ms_;
-        // After a long stall, keep the cadence from now instead of emitting back to back.
-        if (next_emission_ms_ <= wall_clock_ms) next_emission_ms_ = wall_clock_ms + interval_ms_;
-        return emit_all(wall_clock_ms);
+        return result;
     }
 
     int flush() { return emit_all(wall_clock_now_ms()); }
@@ -155,43 +169,45 @@ private:
         return *it->second;
     }
 
-    // Emits every sensor with readings and resets it. A sensor whose emit the host refuses
-    // keeps its sums (and holds back the commit) and is retried at the next emission.
     int emit_all(int64_t wall_clock_ms) {
+        int result = 0;
+        for (auto &[stream_id, stream] : streams_) result |= emit_stream(*stream, wall_clock_ms);
+        return result;
+    }
+
+    // Emits every sensor of a stream with readings and resets it. A sensor whose emit the host
+    // refuses keeps its sums (and holds back the commit) and is retried at the next emission.
+    int emit_stream(StreamSums &stream, int64_t wall_clock_ms) {
         size_t refused = 0;
         std::string first_refused;
-        for (auto &[stream_id, stream] : streams_) {
-            stream->oldest_offset = IOTS_NO_VALUE;
-            for (auto it = stream->sensors.begin(); it != stream->sensors.end();) {
-                SensorSums &sums = it->second;
-                if (sums.count == 0) {
-                    if (sums.idle) {
-                        it = stream->sensors.erase(it);
-                        continue;
-                    }
-                    sums.idle = true;
-                    ++it;
+        stream.oldest_offset = IOTS_NO_VALUE;
+        for (auto it = stream.sensors.begin(); it != stream.sensors.end();) {
+            SensorSums &sums = it->second;
+            if (sums.count == 0) {
+                if (sums.idle) {
+                    it = stream.sensors.erase(it);
                     continue;
                 }
-                write_result(it->first, sums, wall_clock_ms);
-                const std::string &value = writer_.str();
-                if (host_->emit(ctx_, output_.c_str(), it->first.data(), it->first.size(),
-                                value.data(), value.size(), IOTS_EMIT_RAW) == 0) {
-                    sums.reset();
-                } else {
-                    if (refused++ == 0) first_refused = it->first;
-                    if (stream->oldest_offset == IOTS_NO_VALUE ||
-                        sums.oldest_offset < stream->oldest_offset)
-                        stream->oldest_offset = sums.oldest_offset;
-                }
+                sums.idle = true;
                 ++it;
+                continue;
             }
+            write_result(it->first, sums, wall_clock_ms);
+            const std::string &value = writer_.str();
+            if (host_->emit(ctx_, output_.c_str(), it->first.data(), it->first.size(), value.data(),
+                            value.size(), IOTS_EMIT_RAW) == 0) {
+                sums.reset();
+            } else {
+                if (refused++ == 0) first_refused = it->first;
+                if (stream.oldest_offset == IOTS_NO_VALUE || sums.oldest_offset < stream.oldest_offset)
+                    stream.oldest_offset = sums.oldest_offset;
+            }
+            ++it;
         }
         if (refused > 0) {
-            log(iotstream::plugin::kLogError, "output '" + output_ + "' refused " +
-                                           std::to_string(refused) +
-                                           " aggregate(s) (first: sensor '" + first_refused +
-                                           "'); they are kept and retried at the next interval");
+            log(iotstream::plugin::kLogError, "output '" + output_ + "' refused " + std::to_string(refused) +
+                                                  " aggregate(s) (first: sensor '" + first_refused +
+                                                  "'); they are kept and retried at the next interval");
             return 1;
         }
         return 0;
@@ -230,7 +246,7 @@ private:
     int64_t interval_ms_ = 0;
     std::string output_;
     int field_columns_[kFieldCount] = {-1, -1, -1};
-    int64_t next_emission_ms_ = IOTS_NO_VALUE;
+    int64_t schedule_start_ms_ = IOTS_NO_VALUE;  // the first tick: emission phases count from it
     std::unordered_map<uint32_t, std::unique_ptr<StreamSums>> streams_;
     JsonWriter writer_;
 };

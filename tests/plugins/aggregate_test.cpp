@@ -112,6 +112,22 @@ TEST(AggregatePlugin, RefusedEmitKeepsTheSums) {
     EXPECT_DOUBLE_EQ(host.emitted[0].json()["avg_temperature"].get<double>(), 15.0);
 }
 
+TEST(AggregatePlugin, StreamsEmitAtDifferentPhasesOfTheInterval) {
+    FakeHost host("aggregate", Json{{"interval_ms", 1600}});
+    host.tick(0);
+    Reading r0 = reading("a", 0, 1, 0), r1 = reading("b", 0, 1, 0);
+    r1.stream = 1;
+    host.process({r0, r1});
+    EXPECT_EQ(host.tick(50), 0);
+    EXPECT_TRUE(host.emitted.empty());
+    EXPECT_EQ(host.tick(100), 0);  // stream 1's phase: 1/16 of the interval
+    ASSERT_EQ(host.emitted.size(), 1u);
+    EXPECT_EQ(host.emitted[0].json()["sensor_id"], "b");
+    EXPECT_EQ(host.tick(1600), 0);  // stream 0 at the interval itself
+    ASSERT_EQ(host.emitted.size(), 2u);
+    EXPECT_EQ(host.emitted[1].json()["sensor_id"], "a");
+}
+
 TEST(AggregatePlugin, ConfigValidation) {
     EXPECT_NE(FakeHost::create_error("aggregate", Json{{"interval_ms", 0}}).find("must be > 0"),
               std::string::npos);
