@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev kcat binutils
   # Python bindings (Debian's /usr/bin/python3; PyPI is not reachable)
   python3 python3-dev pybind11-dev python3-pybind11 python3-pytest python3-numpy python3-pandas
-  python3-matplotlib jupyter-nbconvert python3-ipykernel python3-nbformat
+  python3-matplotlib jupyter-nbconvert python3-ipykernel python3-nbformat python3-pip python3-setuptools python3-wheel
   # peers measured by the benchmarks
   python3-confluent-kafka python3-kafka
 )

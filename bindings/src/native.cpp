@@ -168,19 +168,31 @@ void append_int(std::string &out, int64_t value) {
 constexpr int64_t kMinTimestampMs = -62'167'219'200'000;
 constexpr int64_t kMaxTimestampMs = 253'402'300'799'999;
 
-// "YYYY-MM-DDTHH:MM:SS.mmmZ", as the core writes event times.
+// "YYYY-MM-DDTHH:MM:SS.mmmZ", as the core writes event times. Readings come in time order, so
+// the text up to the seconds is cached per thread and only the milliseconds are rewritten.
 void append_iso8601(std::string &out, int64_t epoch_ms) {
     using namespace std::chrono;
-    const sys_time<milliseconds> t{milliseconds(epoch_ms)};
-    const sys_days day = floor<days>(t);
-    const year_month_day ymd{day};
-    const hh_mm_ss<milliseconds> hms{t - day};
-    char buf[32];
-    int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
-                          static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                          static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                          static_cast<int>(hms.seconds().count()), static_cast<int>(hms.subseconds().count()));
-    out.append(buf, static_cast<size_t>(n));
+    thread_local int64_t cached_second = INT64_MIN;
+    thread_local char cached[48];  // "YYYY-MM-DDTHH:MM:SS" (years are checked to be 0000..9999)
+    thread_local size_t cached_length = 0;
+    const int64_t second = epoch_ms >= 0 ? epoch_ms / 1000 : -((-epoch_ms + 999) / 1000);
+    const auto millis = static_cast<int>(epoch_ms - second * 1000);
+    if (second != cached_second) {
+        const sys_seconds t{seconds(second)};
+        const sys_days day = floor<days>(t);
+        const year_month_day ymd{day};
+        const hh_mm_ss<seconds> hms{t - day};
+        const int n = std::snprintf(cached, sizeof cached, "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(ymd.year()),
+                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                      static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                      static_cast<int>(hms.seconds().count()));
+        cached_length = static_cast<size_t>(std::max(n, 0));
+        cached_second = second;
+    }
+    out.append(cached, cached_length);
+    const char tail[6] = {'.', static_cast<char>('0' + millis / 100), static_cast<char>('0' + millis / 10 % 10),
+                          static_cast<char>('0' + millis % 10), 'Z', '\0'};
+    out.append(tail, 5);
 }
 
 int64_t now_ms() {

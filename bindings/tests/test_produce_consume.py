@@ -30,9 +30,10 @@ def test_single_reading_has_the_seed_envelope_and_key(broker, new_topic):
                       timestamp=dt.datetime(2024, 1, 2, 3, 4, 5, 678000))
         producer.send("sensor-2", '{"temperature": 1}', timestamp="2024-01-02T03:04:05Z")
         producer.send("sensor-3", {"temperature": 2.0}, timestamp=T0)
+        producer.send("sensor-4", {"temperature": 3.0}, timestamp=-1)
         producer.flush()
-        assert producer.stats().delivered == 3
-    envelopes = by_sensor(read_all(broker, topic, 3))
+        assert producer.stats().delivered == 4
+    envelopes = by_sensor(read_all(broker, topic, 4))
     one = envelopes["sensor-1"]
     assert set(one) == {"sensor_id", "timestamp", "data", "message_id"}
     assert one["sensor_id"] == "sensor-1"
@@ -41,6 +42,7 @@ def test_single_reading_has_the_seed_envelope_and_key(broker, new_topic):
     assert len(one["message_id"]) == 36 and one["message_id"][14] == "4"
     assert envelopes["sensor-2"]["timestamp"] == "2024-01-02T03:04:05.000Z"
     assert envelopes["sensor-3"]["timestamp"] == "2023-11-14T22:13:20.000Z"
+    assert envelopes["sensor-4"]["timestamp"] == "1969-12-31T23:59:59.999Z"
 
 
 def test_reading_without_timestamp_is_stamped_now(broker, new_topic):
