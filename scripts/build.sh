@@ -8,3 +8,11 @@ cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOTSTREAM_D
       -DPython3_EXECUTABLE=/usr/bin/python3 ${IOTSTREAM_CMAKE_ARGS:-} > "$build_dir.configure.log" 2>&1 \
   || { cat "$build_dir.configure.log"; exit 1; }
 cmake --build "$build_dir" -j"$(nproc)"
+
+# Make `import iotstream` work for Debian's /usr/bin/python3 (notebooks included): a .pth file
+# in its site-packages points at the build tree's package. `pip install ./bindings` is the
+# alternative that copies it (bindings/README.md).
+if [ -d "$build_dir/python/iotstream" ] && [ -x /usr/bin/python3 ] && [ "$(id -u)" -eq 0 ]; then
+  site=$(/usr/bin/python3 -c 'import site; print(site.getsitepackages()[0])')
+  mkdir -p "$site" && echo "$build_dir/python" > "$site/iotstream-build-tree.pth"
+fi
