@@ -456,11 +456,16 @@ std::vector<PartitionLag> Consumer::lag(int timeout_ms) {
         }
         if (entry.position < 0) entry.position = entry.committed;  // where reading resumes
         int64_t low = -1, high = -1;
-        // Ask the partition leader (exact); fall back on the figure cached from the last fetch.
-        if (rd_kafka_query_watermark_offsets(rk_.get(), tp.topic, tp.partition, &low, &high,
-                                             std::max(remaining_ms(deadline), 1)) != RD_KAFKA_RESP_ERR_NO_ERROR &&
-            rd_kafka_get_watermark_offsets(rk_.get(), tp.topic, tp.partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR)
-            high = -1;
+        // The end offset every fetch response carries (cached by librdkafka) is as fresh as the
+        // last fetch and costs nothing; ask the partition leader only when none is cached yet
+        // (a round trip per partition: about a second each on the embedded broker).
+        if (rd_kafka_get_watermark_offsets(rk_.get(), tp.topic, tp.partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            high < 0 || low < 0) {
+            low = high = -1;
+            if (rd_kafka_query_watermark_offsets(rk_.get(), tp.topic, tp.partition, &low, &high,
+                                                 std::max(remaining_ms(deadline), 1)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                high = -1;
+        }
         entry.high_watermark = high >= 0 ? high : -1;
         // Neither read nor committed: reading will start where auto.offset.reset points.
         if (entry.position < 0 && high >= 0) entry.position = reset_to_earliest_ ? std::max<int64_t>(low, 0) : high;
