@@ -62,6 +62,8 @@ const iots_api_t kApiV1 = {
     .loadgen_stop = iots_loadgen_stop,
     .loadgen_get_stats = iots_loadgen_get_stats,
     .loadgen_destroy = iots_loadgen_destroy,
+    // ABI 1.1
+    .producer_send_reading_at = iots_producer_send_reading_at,
 };
 
 }  // namespace

@@ -182,12 +182,14 @@ void Producer::wait_for_room(std::chrono::steady_clock::time_point deadline) {
     room_waiters_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
-void Producer::send_reading(std::string_view topic, std::string_view sensor_id, std::string_view data_json) {
+void Producer::send_reading(std::string_view topic, std::string_view sensor_id, std::string_view data_json,
+                            std::optional<std::chrono::system_clock::time_point> timestamp) {
     if (sensor_id.empty()) throw Error(IOTS_ERR_INVALID_ARG, "sensor_id must not be empty");
     require_utf8(sensor_id, "sensor_id");
     require_json_object(data_json, "data_json");
     thread_local EnvelopeWriter writer;
-    send(topic, sensor_id, writer.build(sensor_id, data_json), {}, nullptr);
+    send(topic, sensor_id,
+         writer.build(sensor_id, data_json, timestamp.value_or(std::chrono::system_clock::now())), {}, nullptr);
 }
 
 void Producer::delivery_loop() {
@@ -391,6 +393,21 @@ IOTS_EXPORT iots_err_t iots_producer_send_reading(iots_producer_t *producer, con
         require_arg(sensor_id, "sensor_id");
         require_arg(data_json, "data_json");
         p.send_reading(optional_topic(topic), sensor_id, data_json);
+    });
+}
+
+IOTS_EXPORT iots_err_t iots_producer_send_reading_at(iots_producer_t *producer, const char *topic,
+                                                     const char *sensor_id, const char *data_json,
+                                                     int64_t timestamp_ms, char *errstr, size_t errstr_size) {
+    return guard(errstr, errstr_size, [&] {
+        Producer &p = live(producer);
+        require_arg(sensor_id, "sensor_id");
+        require_arg(data_json, "data_json");
+        if (timestamp_ms < 0 || timestamp_ms > 253402300799999)  // 9999-12-31T23:59:59.999Z
+            throw Error(IOTS_ERR_INVALID_ARG, "timestamp_ms " + std::to_string(timestamp_ms) +
+                                                  " is outside 1970..9999");
+        p.send_reading(optional_topic(topic), sensor_id, data_json,
+                       std::chrono::system_clock::time_point(std::chrono::milliseconds(timestamp_ms)));
     });
 }
 

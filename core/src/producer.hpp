@@ -11,6 +11,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <span>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -55,7 +56,9 @@ public:
     void send(std::string_view topic, std::string_view key, std::string_view value,
               std::span<const KafkaHeader> headers, void *msg_opaque);
     // Wraps `data_json` (checked: one JSON object) in the envelope, keyed by sensor_id.
-    void send_reading(std::string_view topic, std::string_view sensor_id, std::string_view data_json);
+    // `timestamp`: the envelope's event time; now when absent.
+    void send_reading(std::string_view topic, std::string_view sensor_id, std::string_view data_json,
+                      std::optional<std::chrono::system_clock::time_point> timestamp = std::nullopt);
 
     // Waits until every accepted message is reported; false on timeout (< 0: no limit).
     bool flush(int timeout_ms);

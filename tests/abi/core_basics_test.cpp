@@ -136,6 +136,7 @@ TEST(ApiTable, ServesThisHeadersAbi) {
     const iots_api_t *api = iots_get_api(IOTS_ABI_MAJOR, IOTS_ABI_MINOR, errstr, sizeof errstr);
     ASSERT_NE(api, nullptr) << errstr;
     EXPECT_EQ(api->struct_size, sizeof(iots_api_t));
+    EXPECT_EQ(api->abi_minor, IOTS_ABI_MINOR);
     EXPECT_EQ(api->version, &iots_version);
     EXPECT_EQ(api->broker_new, &iots_broker_new);
     EXPECT_EQ(iots_get_api(IOTS_ABI_MAJOR - 1, 0, errstr, sizeof errstr), nullptr);

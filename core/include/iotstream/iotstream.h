@@ -46,7 +46,7 @@ extern "C" {
 #define IOTS_VERSION 0x000100ff
 /** ABI of this header. A different major is incompatible; minors only append. */
 #define IOTS_ABI_MAJOR 1
-#define IOTS_ABI_MINOR 0
+#define IOTS_ABI_MINOR 1
 
 /** Version of the library actually loaded, in the IOTS_VERSION format. Thread-safe. */
 IOTS_EXPORT int iots_version(void);
@@ -213,6 +213,16 @@ IOTS_EXPORT iots_err_t iots_producer_new(const char *config_json, iots_delivery_
 IOTS_EXPORT iots_err_t iots_producer_send_reading(iots_producer_t *producer, const char *topic,
                                                   const char *sensor_id, const char *data_json,
                                                   char *errstr, size_t errstr_size);
+
+/**
+ * As iots_producer_send_reading(), with the envelope's "timestamp" given as epoch milliseconds
+ * (UTC, 1970..9999) instead of now: for replaying recorded readings and for tests with known
+ * event times. Since ABI 1.1.
+ */
+IOTS_EXPORT iots_err_t iots_producer_send_reading_at(iots_producer_t *producer, const char *topic,
+                                                     const char *sensor_id, const char *data_json,
+                                                     int64_t timestamp_ms, char *errstr,
+                                                     size_t errstr_size);
 
 /** Sends raw bytes (copied). key may be NULL. msg_opaque returns in the delivery report. */
 IOTS_EXPORT iots_err_t iots_producer_send(iots_producer_t *producer, const char *topic,
@@ -513,6 +523,9 @@ typedef struct iots_api_s {
     void (*loadgen_stop)(iots_loadgen_t *);
     iots_err_t (*loadgen_get_stats)(iots_loadgen_t *, iots_loadgen_stats_t *);
     void (*loadgen_destroy)(iots_loadgen_t *);
+    /* ABI 1.1 */
+    iots_err_t (*producer_send_reading_at)(iots_producer_t *, const char *, const char *,
+                                           const char *, int64_t, char *, size_t);
     /* New entries are appended here, with a comment naming the ABI minor that added them. */
 } iots_api_t;
 
