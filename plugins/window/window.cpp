@@ -37,6 +37,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../support/flat_index.hpp"
+#include "../support/paged_pool.hpp"
 #include "../support/plugin_support.hpp"
 
 namespace {
@@ -140,101 +142,12 @@ struct SensorSlot {
     uint32_t first_window = kNone;
 };
 
-uint32_t hash_id(std::string_view id) {
-    return static_cast<uint32_t>(std::hash<std::string_view>{}(id));
-}
+using iotstream::plugin::hash_id;
+using SensorIndex = iotstream::plugin::FlatIndex;
+static_assert(SensorIndex::kNotFound == kNone, "index misses read as kNone");
 
-// Sensor id -> slot: open addressing with linear probing over 8-byte {hash, slot} entries,
-// kept at most half full; ids live once, in the slots. Deletion shifts the following entries
-// back (no tombstones), so probe runs stay short under churn. Unlike std::unordered_map it
-// never re-hashes stored strings while probing, and costs no node allocation per sensor.
-class SensorIndex {
-public:
-    uint32_t find(std::string_view id, uint32_t hash, const std::vector<SensorSlot> &slots) const {
-        if (table_.empty()) return kNone;
-        for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
-            const Entry &e = table_[i];
-            if (e.slot == kNone) return kNone;
-            if (e.hash == hash && slots[e.slot].id == id) return e.slot;
-        }
-    }
-
-    void insert(uint32_t hash, uint32_t slot) {
-        if ((size_ + 1) * 2 > table_.size()) grow();
-        place(Entry{hash, slot});
-        ++size_;
-    }
-
-    void erase(uint32_t hash, uint32_t slot) {
-        size_t i = hash & mask_;
-        while (table_[i].slot != slot) i = (i + 1) & mask_;
-        // Move back every following entry whose home is not within (i, j].
-        for (size_t j = (i + 1) & mask_; table_[j].slot != kNone; j = (j + 1) & mask_) {
-            size_t home = table_[j].hash & mask_;
-            bool home_in_gap = i <= j ? (i < home && home <= j) : (i < home || home <= j);
-            if (!home_in_gap) {
-                table_[i] = table_[j];
-                i = j;
-            }
-        }
-        table_[i] = Entry{};
-        --size_;
-    }
-
-private:
-    struct Entry {
-        uint32_t hash = 0;
-        uint32_t slot = kNone;  // kNone: empty
-    };
-
-    void place(Entry entry) {
-        size_t i = entry.hash & mask_;
-        while (table_[i].slot != kNone) i = (i + 1) & mask_;
-        table_[i] = entry;
-    }
-
-    void grow() {
-        std::vector<Entry> old(std::max<size_t>(16, table_.size() * 2));
-        old.swap(table_);
-        mask_ = table_.size() - 1;
-        for (const Entry &e : old)
-            if (e.slot != kNone) place(e);
-    }
-
-    std::vector<Entry> table_;
-    size_t mask_ = 0;
-    size_t size_ = 0;
-};
-
-// Windows in fixed pages: growing never copies existing windows and wastes at most one page,
-// where a doubling vector would hold up to half its capacity unused.
-class WindowPool {
-public:
-    static constexpr uint32_t kPageBits = 9;  // 512 windows (72 KiB) per page
-    static constexpr uint32_t kPageSize = 1u << kPageBits;
-
-    OpenWindow &operator[](uint32_t w) { return pages_[w >> kPageBits][w & (kPageSize - 1)]; }
-    const OpenWindow &operator[](uint32_t w) const {
-        return pages_[w >> kPageBits][w & (kPageSize - 1)];
-    }
-    uint32_t size() const { return size_; }
-
-    uint32_t allocate() {
-        if (!free_.empty()) {
-            uint32_t w = free_.back();
-            free_.pop_back();
-            return w;
-        }
-        if ((size_ & (kPageSize - 1)) == 0) pages_.push_back(std::make_unique<OpenWindow[]>(kPageSize));
-        return size_++;
-    }
-    void release(uint32_t w) { free_.push_back(w); }
-
-private:
-    std::vector<std::unique_ptr<OpenWindow[]>> pages_;
-    std::vector<uint32_t> free_;
-    uint32_t size_ = 0;
-};
+// Windows in fixed pages: growing never copies existing windows and wastes at most one page.
+using WindowPool = iotstream::plugin::PagedPool<OpenWindow, 9>;  // 512 windows (72 KiB) per page
 
 struct HeapEntry {
     int64_t close_at;
@@ -478,8 +391,13 @@ private:
         dead_letter(batch, index, "late", detail);
     }
 
+    // How the sensor index reads the id stored in a slot.
+    static auto sensor_id_of(const StreamWindows &stream) {
+        return [&sensors = stream.sensors](uint32_t slot) -> const std::string & { return sensors[slot].id; };
+    }
+
     uint32_t sensor_slot(StreamWindows &stream, std::string_view sensor, uint32_t hash) {
-        uint32_t found = stream.sensor_index.find(sensor, hash, stream.sensors);
+        uint32_t found = stream.sensor_index.find(sensor, hash, sensor_id_of(stream));
         if (found != kNone) return found;
         uint32_t slot;
         if (!stream.free_sensors.empty()) {
@@ -577,7 +495,7 @@ private:
         const int64_t gap = settings_.gap_ms, grace = settings_.grace_ms;
         const int64_t offset = batch->offsets[i];
         const uint32_t hash = hash_id(sensor_id);
-        uint32_t sensor = stream.sensor_index.find(sensor_id, hash, stream.sensors);
+        uint32_t sensor = stream.sensor_index.find(sensor_id, hash, sensor_id_of(stream));
         uint32_t survivor = kNone;
         if (sensor != kNone) {
             // The record's own extent [t, t + gap) overlaps each session it joins; sessions
