@@ -7,6 +7,12 @@
 // partition by the producer, so a sensor normally lives in one stream; were a sensor to appear
 // in two streams, each stream emits its own aggregate for it.
 //
+// Layout and cost. A stream's sensors are 80-byte slots in a paged pool (sums, counts and the
+// id inline up to 22 bytes), found through a flat open-addressing index of 8-byte {hash, slot}
+// entries. A record is one hash, one index probe and one slot update; nothing is allocated per
+// record once its sensor has a slot. A sensor without readings in two consecutive emissions
+// is evicted: its index entry is erased and its slot reused by the next new sensor.
+//
 // Rebalance choice: on_revoke drops the stream's un-emitted sums. checkpoint() never lets a
 // commit pass the oldest record still in those sums, so the new owner re-reads exactly those
 // records and emits them itself: nothing is lost and nothing is counted twice.
@@ -21,10 +27,15 @@
 #include <string>
 #include <unordered_map>
 
+#include "../support/compact_id.hpp"
+#include "../support/flat_index.hpp"
+#include "../support/paged_pool.hpp"
 #include "../support/plugin_support.hpp"
 
 namespace {
 
+using iotstream::plugin::CompactId;
+using iotstream::plugin::FlatIndex;
 using iotstream::plugin::JsonWriter;
 using iotstream::plugin::PluginError;
 
@@ -34,30 +45,85 @@ constexpr const char *kFieldNames[kFieldCount] = {"temperature", "humidity", "pr
 constexpr const char *kAverageKeys[kFieldCount] = {"avg_temperature", "avg_humidity",
                                                    "avg_pressure"};
 
-struct SensorSums {
-    uint64_t count = 0;
+enum class SlotState : uint8_t {
+    free,    // on the pool's free list, not in the index
+    active,  // had readings since the last emission that found it without any
+    idle,    // the last emission found it without readings: the next such one evicts it
+};
+
+// One sensor's sums since its last emission. Counts are 32-bit: a sensor reaching 2^32 - 1
+// readings within one interval is emitted early (see process()).
+struct SensorSlot {
+    uint32_t count = 0;
+    uint32_t present[kFieldCount] = {};  // readings that carried the field
     double sum[kFieldCount] = {};
-    uint64_t present[kFieldCount] = {};  // readings that carried the field
     int64_t latest_event_ms = IOTS_NO_VALUE;
     int64_t oldest_offset = IOTS_NO_VALUE;
-    // Set when an emission found the sensor without readings: a second such emission evicts
-    // it. Entries of active sensors are reused, so the steady state allocates nothing.
-    bool idle = false;
+    CompactId id;
+    SlotState state = SlotState::free;
 
-    void reset() {
+    void reset_sums() {
         count = 0;
+        std::fill(std::begin(present), std::end(present), uint32_t{0});
         std::fill(std::begin(sum), std::end(sum), 0.0);
-        std::fill(std::begin(present), std::end(present), uint64_t{0});
         latest_event_ms = IOTS_NO_VALUE;
         oldest_offset = IOTS_NO_VALUE;
     }
 };
+static_assert(sizeof(SensorSlot) == 80, "the documented per-sensor state size");
 
-struct StreamSums {
-    std::unordered_map<std::string, SensorSums, iotstream::plugin::StringHash, std::equal_to<>>
-        sensors;
+class StreamSums {
+public:
+    // The slot of `id`, added (with empty sums) when the sensor is new to this stream.
+    SensorSlot &slot_for(std::string_view id) {
+        const uint32_t hash = iotstream::plugin::hash_id(id);
+        uint32_t n = index_.find(id, hash, [this](uint32_t slot) { return slots_[slot].id.view(); });
+        if (n != FlatIndex::kNotFound) return slots_[n];
+        n = slots_.allocate();
+        SensorSlot &slot = slots_[n];
+        try {
+            slot.id.assign(id);
+            index_.insert(hash, n);
+        } catch (...) {
+            slots_.release(n);
+            throw;
+        }
+        slot.reset_sums();
+        slot.state = SlotState::active;
+        return slot;
+    }
+
+    // Calls visit(SensorSlot &) for every sensor of the stream, evicting those that were idle
+    // for two emissions (the stream's oldest pending offset is the caller's to recompute).
+    template <typename Visit>
+    void emission_pass(Visit &&visit) {
+        for (uint32_t n = 0; n < slots_.size(); ++n) {
+            SensorSlot &slot = slots_[n];
+            if (slot.state == SlotState::free) continue;
+            if (slot.count == 0) {
+                if (slot.state == SlotState::idle)
+                    evict(n);
+                else
+                    slot.state = SlotState::idle;
+                continue;
+            }
+            visit(slot);
+        }
+    }
+
     int64_t oldest_offset = IOTS_NO_VALUE;  // min over sensors with readings
     int64_t next_emission_ms = IOTS_NO_VALUE;
+
+private:
+    void evict(uint32_t n) {
+        SensorSlot &slot = slots_[n];
+        index_.erase(iotstream::plugin::hash_id(slot.id.view()), n);
+        slot.state = SlotState::free;  // the id keeps its heap block (if any) for the next one
+        slots_.release(n);
+    }
+
+    FlatIndex index_;
+    iotstream::plugin::PagedPool<SensorSlot, 9> slots_;  // 512 slots (40 KiB) per page
 };
 
 // Streams emit at different phases of the interval: 100K sensors emitted in one go would stall
@@ -105,22 +171,22 @@ public:
                 stream = &stream_for(stream_id);
             }
             std::string_view sensor(batch->sensor_ids[i].data, batch->sensor_ids[i].len);
-            auto it = stream->sensors.find(sensor);
-            if (it == stream->sensors.end()) it = stream->sensors.emplace(sensor, SensorSums{}).first;
-            SensorSums &sums = it->second;
-            sums.idle = false;
-            ++sums.count;
+            SensorSlot &slot = stream->slot_for(sensor);
+            if (slot.count == std::numeric_limits<uint32_t>::max()) [[unlikely]]
+                emit_early(slot);
+            slot.state = SlotState::active;
+            ++slot.count;
             for (int f = 0; f < kFieldCount; ++f) {
                 if (columns[f] == nullptr) continue;
                 double value = columns[f][i];
                 if (std::isnan(value)) continue;
-                sums.sum[f] += value;
-                ++sums.present[f];
+                slot.sum[f] += value;
+                ++slot.present[f];
             }
-            sums.latest_event_ms = std::max(sums.latest_event_ms, batch->event_time_ms[i]);
+            slot.latest_event_ms = std::max(slot.latest_event_ms, batch->event_time_ms[i]);
             int64_t offset = batch->offsets[i];
-            if (sums.oldest_offset == IOTS_NO_VALUE || offset < sums.oldest_offset)
-                sums.oldest_offset = offset;
+            if (slot.oldest_offset == IOTS_NO_VALUE || offset < slot.oldest_offset)
+                slot.oldest_offset = offset;
             if (stream->oldest_offset == IOTS_NO_VALUE || offset < stream->oldest_offset)
                 stream->oldest_offset = offset;
         }
@@ -175,35 +241,40 @@ private:
         return result;
     }
 
+    // Emits one sensor's aggregate and resets its sums; false (sums kept) when refused.
+    bool emit_sensor(SensorSlot &slot, int64_t wall_clock_ms) {
+        std::string_view sensor = slot.id.view();
+        write_result(sensor, slot, wall_clock_ms);
+        const std::string &value = writer_.str();
+        if (host_->emit(ctx_, output_.c_str(), sensor.data(), sensor.size(), value.data(),
+                        value.size(), IOTS_EMIT_RAW) != 0)
+            return false;
+        slot.reset_sums();
+        return true;
+    }
+
+    // A sensor whose count would pass 2^32 - 1 within one interval is emitted before the next
+    // reading (an extra aggregate, not a wrong one). The stream's oldest pending offset may
+    // stay older than needed until the next emission, which only delays a commit.
+    void emit_early(SensorSlot &slot) {
+        if (!emit_sensor(slot, wall_clock_now_ms()))
+            throw PluginError("sensor '" + std::string(slot.id.view()) +
+                              "' reached 4294967295 readings within one interval and output '" +
+                              output_ + "' refused its early aggregate");
+    }
+
     // Emits every sensor of a stream with readings and resets it. A sensor whose emit the host
     // refuses keeps its sums (and holds back the commit) and is retried at the next emission.
     int emit_stream(StreamSums &stream, int64_t wall_clock_ms) {
         size_t refused = 0;
         std::string first_refused;
         stream.oldest_offset = IOTS_NO_VALUE;
-        for (auto it = stream.sensors.begin(); it != stream.sensors.end();) {
-            SensorSums &sums = it->second;
-            if (sums.count == 0) {
-                if (sums.idle) {
-                    it = stream.sensors.erase(it);
-                    continue;
-                }
-                sums.idle = true;
-                ++it;
-                continue;
-            }
-            write_result(it->first, sums, wall_clock_ms);
-            const std::string &value = writer_.str();
-            if (host_->emit(ctx_, output_.c_str(), it->first.data(), it->first.size(), value.data(),
-                            value.size(), IOTS_EMIT_RAW) == 0) {
-                sums.reset();
-            } else {
-                if (refused++ == 0) first_refused = it->first;
-                if (stream.oldest_offset == IOTS_NO_VALUE || sums.oldest_offset < stream.oldest_offset)
-                    stream.oldest_offset = sums.oldest_offset;
-            }
-            ++it;
-        }
+        stream.emission_pass([&](SensorSlot &slot) {
+            if (emit_sensor(slot, wall_clock_ms)) return;
+            if (refused++ == 0) first_refused = slot.id.view();
+            if (stream.oldest_offset == IOTS_NO_VALUE || slot.oldest_offset < stream.oldest_offset)
+                stream.oldest_offset = slot.oldest_offset;
+        });
         if (refused > 0) {
             log(iotstream::plugin::kLogError, "output '" + output_ + "' refused " + std::to_string(refused) +
                                                   " aggregate(s) (first: sensor '" + first_refused +
@@ -214,7 +285,7 @@ private:
     }
 
     // The seed's analytics_result.
-    void write_result(const std::string &sensor, const SensorSums &sums, int64_t wall_clock_ms) {
+    void write_result(std::string_view sensor, const SensorSlot &sums, int64_t wall_clock_ms) {
         writer_.clear();
         writer_.raw("{");
         writer_.key("sensor_id");
