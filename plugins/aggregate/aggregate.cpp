@@ -308,7 +308,13 @@ private:
             writer_.iso8601(sums.latest_event_ms);
         writer_.raw(",");
         writer_.key("processed_at");
-        writer_.iso8601(wall_clock_ms);
+        // The same for every sensor of one emission: formatted once.
+        if (wall_clock_ms != processed_at_ms_) {
+            processed_at_.clear();
+            processed_at_.iso8601(wall_clock_ms);
+            processed_at_ms_ = wall_clock_ms;
+        }
+        writer_.raw(processed_at_.str());
         writer_.raw("}");
     }
 
@@ -320,6 +326,8 @@ private:
     int64_t schedule_start_ms_ = IOTS_NO_VALUE;  // the first tick: emission phases count from it
     std::unordered_map<uint32_t, std::unique_ptr<StreamSums>> streams_;
     JsonWriter writer_;
+    JsonWriter processed_at_;  // the quoted time of processed_at_ms_
+    int64_t processed_at_ms_ = IOTS_NO_VALUE;
 };
 
 const iots_config_key_t kConfigKeys[] = {

@@ -155,24 +155,47 @@ public:
         if (text.find_first_of(".e") == std::string_view::npos) out_.append(".0");
     }
 
-    // "2026-01-01T00:00:00.123Z": ISO-8601 UTC with milliseconds.
+    // "2026-01-01T00:00:00.123Z": ISO-8601 UTC with milliseconds. Digits are written by hand
+    // for years 0000-9999 (snprintf was a quarter of an aggregate emission's cost).
     void iso8601(int64_t epoch_ms) {
         using namespace std::chrono;
         sys_time<milliseconds> t{milliseconds{epoch_ms}};
         auto day = floor<days>(t);
         year_month_day ymd{day};
         hh_mm_ss<milliseconds> hms{t - day};
-        char buf[40];
-        int n = std::snprintf(buf, sizeof buf, "\"%04d-%02u-%02uT%02d:%02d:%02d.%03dZ\"",
-                              static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                              static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
-                              static_cast<int>(hms.minutes().count()),
-                              static_cast<int>(hms.seconds().count()),
-                              static_cast<int>(hms.subseconds().count()));
-        out_.append(buf, static_cast<size_t>(n));
+        const int year = static_cast<int>(ymd.year());
+        const auto month = static_cast<unsigned>(ymd.month()), mday = static_cast<unsigned>(ymd.day());
+        const auto hour = static_cast<unsigned>(hms.hours().count());
+        const auto minute = static_cast<unsigned>(hms.minutes().count());
+        const auto second = static_cast<unsigned>(hms.seconds().count());
+        const auto millis = static_cast<unsigned>(hms.subseconds().count());
+        if (year < 0 || year > 9999) {
+            char buf[48];
+            int n = std::snprintf(buf, sizeof buf, "\"%04d-%02u-%02uT%02u:%02u:%02u.%03uZ\"", year,
+                                  month, mday, hour, minute, second, millis);
+            out_.append(buf, static_cast<size_t>(n));
+            return;
+        }
+        char buf[] = "\"0000-00-00T00:00:00.000Z\"";
+        put_digits(buf + 1, static_cast<unsigned>(year), 4);
+        put_digits(buf + 6, month, 2);
+        put_digits(buf + 9, mday, 2);
+        put_digits(buf + 12, hour, 2);
+        put_digits(buf + 15, minute, 2);
+        put_digits(buf + 18, second, 2);
+        put_digits(buf + 21, millis, 3);
+        out_.append(buf, sizeof buf - 1);
     }
 
 private:
+    // `width` decimal digits of `value` (zero-padded) at out[0, width).
+    static void put_digits(char *out, unsigned value, int width) {
+        for (int i = width - 1; i >= 0; --i) {
+            out[i] = static_cast<char>('0' + value % 10);
+            value /= 10;
+        }
+    }
+
     std::string out_;
 };
 
