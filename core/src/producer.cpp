@@ -1,4 +1,5 @@
 #include "producer.hpp"
+#include "timestamp.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -403,9 +404,10 @@ IOTS_EXPORT iots_err_t iots_producer_send_reading_at(iots_producer_t *producer, 
         Producer &p = live(producer);
         require_arg(sensor_id, "sensor_id");
         require_arg(data_json, "data_json");
-        if (timestamp_ms < 0 || timestamp_ms > 253402300799999)  // 9999-12-31T23:59:59.999Z
+        // The years ISO-8601 spells with four digits, as the decoder reads them back.
+        if (timestamp_ms < kMinTimestampMs || timestamp_ms > kMaxTimestampMs)
             throw Error(IOTS_ERR_INVALID_ARG, "timestamp_ms " + std::to_string(timestamp_ms) +
-                                                  " is outside 1970..9999");
+                                                  " is outside the years 0000..9999");
         p.send_reading(optional_topic(topic), sensor_id, data_json,
                        std::chrono::system_clock::time_point(std::chrono::milliseconds(timestamp_ms)));
     });

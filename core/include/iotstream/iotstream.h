@@ -216,7 +216,7 @@ IOTS_EXPORT iots_err_t iots_producer_send_reading(iots_producer_t *producer, con
 
 /**
  * As iots_producer_send_reading(), with the envelope's "timestamp" given as epoch milliseconds
- * (UTC, 1970..9999) instead of now: for replaying recorded readings and for tests with known
+ * (UTC, years 0000..9999) instead of now: for replaying recorded readings and for tests with known
  * event times. Since ABI 1.1.
  */
 IOTS_EXPORT iots_err_t iots_producer_send_reading_at(iots_producer_t *producer, const char *topic,
