@@ -71,3 +71,24 @@ def test_c_rule_plugin_dropped_into_a_running_host_fires(broker, tmp_path):
         assert [(a["sensor_id"], a["rule"], a["value"]) for a in alerts] == [("s1", "temperature_spike", 9.0)]
     finally:
         assert host.stop() == 0, host.output()
+
+
+def test_replacing_the_rules_plugin_mid_stream_loses_and_repeats_nothing(tmp_path):
+    folder = private_plugin_dir(tmp_path)
+    summary_file = tmp_path / "summary.json"
+    host = HostProcess("--duration", "10", "--rate", "3000", "--sensors", "500", "--anomaly-share", "0.05",
+                       "--window-size", "2", "--grace", "1", "--summary-json", str(summary_file), plugins=folder)
+    for _ in range(3):  # swap at batch boundaries while readings flow
+        time.sleep(2.5)
+        staged = folder / ".anomaly.so.new"
+        shutil.copy2(PLUGIN_DIR / "anomaly.so", staged)  # a new file (new inode), same rules
+        os.chmod(staged, 0o755)
+        os.rename(staged, folder / "anomaly.so")
+    code = host.proc.wait(timeout=120)
+    assert code == 0, host.output()
+    summary = json.loads(summary_file.read_text())
+    pipeline, generated = summary["pipeline"], summary["loadgen"]
+    assert pipeline["plugin_swaps"] >= 3
+    # Every anomalous reading raised exactly one alert: none lost or doubled across the swaps.
+    assert pipeline["alerts"] == generated["anomalous"] > 0
+    assert pipeline["consumed"] == generated["sent"]
