@@ -1,6 +1,8 @@
 // aggregate plugin: interval emission of per-sensor averages, reset, checkpoint and revoke.
 #include <gtest/gtest.h>
 
+#include <malloc.h>
+
 #include <map>
 
 #include "fake_host.hpp"
@@ -126,6 +128,155 @@ TEST(AggregatePlugin, StreamsEmitAtDifferentPhasesOfTheInterval) {
     EXPECT_EQ(host.tick(1600), 0);  // stream 0 at the interval itself
     ASSERT_EQ(host.emitted.size(), 2u);
     EXPECT_EQ(host.emitted[1].json()["sensor_id"], "a");
+}
+
+// Sensor k of the churn tests: every 7th has an id longer than the plugin's inline buffer, so
+// slots pass between short and long ids.
+std::string churn_id(int k) {
+    std::string id = "sensor_" + std::to_string(k);
+    if (k % 7 == 0) id += "_with_a_long_suffix_beyond_inline_storage";
+    return id;
+}
+
+// Round r: sensors [r * step, r * step + active) mod universe send 1 to 3 readings of
+// temperature k + r, at offsets counting up per round. Sensors leave the set, go idle, get
+// evicted and (with universe < rounds * step) come back into reused slots.
+std::vector<Reading> churn_round(int r, int step, int active, int universe, int64_t first_offset) {
+    std::vector<Reading> readings;
+    int64_t offset = first_offset;
+    for (int j = 0; j < active; ++j) {
+        int k = (r * step + j) % universe;
+        for (int n = 0; n <= (k + r) % 3; ++n)
+            readings.push_back(reading(churn_id(k), 1'767'225'600'000 + r * 1000 + n, k + r, offset++));
+    }
+    return readings;
+}
+
+// Every 4th emission is refused, so sensors keep sums across emissions that evict others:
+// a lookup broken by an eviction would split a sensor over two slots (emitted twice).
+TEST(AggregatePlugin, IdleSensorsAreEvictedAndTheirSlotsReusedWithoutMixingSums) {
+    FakeHost host("aggregate", Json{{"interval_ms", 100}});
+    host.tick(0);
+    const int kStep = 40, kActive = 120, kUniverse = 600, kRounds = 80;
+    struct Expected {
+        int count = 0;
+        double temperature_sum = 0;
+    };
+    std::map<std::string, Expected> pending;  // what the next accepted emission must carry
+    int64_t offset = 0, oldest_pending = IOTS_NO_VALUE;
+    for (int r = 0; r < kRounds; ++r) {
+        std::vector<Reading> readings = churn_round(r, kStep, kActive, kUniverse, offset);
+        for (const Reading &reading : readings) {
+            pending[reading.sensor].count += 1;
+            pending[reading.sensor].temperature_sum += reading.temperature;
+        }
+        if (oldest_pending == IOTS_NO_VALUE) oldest_pending = offset;
+        offset += static_cast<int64_t>(readings.size());
+        host.process(readings);
+        ASSERT_EQ(host.checkpoint(0).first, oldest_pending) << "round " << r;
+
+        size_t from = host.emitted.size();
+        host.refuse_emits = r % 4 == 3;
+        ASSERT_EQ(host.tick((r + 1) * 100), host.refuse_emits ? 1 : 0);
+        if (host.refuse_emits) continue;
+        auto out = by_sensor(host.emitted, from);  // also fails on a sensor emitted twice
+        ASSERT_EQ(out.size(), pending.size()) << "round " << r;
+        for (const auto &[sensor, expected] : pending) {
+            auto it = out.find(sensor);
+            ASSERT_NE(it, out.end()) << sensor << " round " << r;
+            EXPECT_EQ(it->second["sample_count"], expected.count) << sensor;
+            EXPECT_DOUBLE_EQ(it->second["avg_temperature"].get<double>(),
+                             expected.temperature_sum / expected.count) << sensor;
+        }
+        pending.clear();
+        oldest_pending = IOTS_NO_VALUE;
+        EXPECT_EQ(host.checkpoint(0).first, IOTS_NO_VALUE);
+    }
+}
+
+// Sensors that stop sending must not hold memory: with always-new ids the live heap stays at
+// what the active set needs (without eviction it would grow by ~100 bytes per id).
+TEST(AggregatePlugin, ChurningSensorIdsDoNotGrowTheHeap) {
+    FakeHost host("aggregate", Json{{"interval_ms", 100}});
+    host.store_emits = false;
+    host.tick(0);
+    const int kStep = 1000, kActive = 3000, kUniverse = 1 << 30;
+    auto run_rounds = [&](int first, int last) {
+        for (int r = first; r < last; ++r) {
+            host.process(churn_round(r, kStep, kActive, kUniverse, 0));
+            ASSERT_EQ(host.tick((r + 1) * 100), 0);
+        }
+    };
+    run_rounds(0, 10);  // the active set's slots, pages and index reach their size
+    malloc_trim(0);
+    size_t warm = mallinfo2().uordblks;
+    run_rounds(10, 210);  // 200,000 ids that each come and go
+    malloc_trim(0);
+    size_t after = mallinfo2().uordblks;
+    EXPECT_LT(after, warm + 1'000'000) << "live heap grew from " << warm << " to " << after;
+    EXPECT_EQ(host.emit_count, 210u * kActive);
+}
+
+TEST(AggregatePlugin, IdsLongerThanTheInlineBufferSurviveEmissionRefusalAndReuse) {
+    FakeHost host("aggregate", Json{{"interval_ms", 100}});
+    host.tick(0);
+    const std::vector<std::string> ids = {
+        std::string(22, 'a'), std::string(23, 'b'),
+        "quote\"and\\backslash-" + std::string(30, 'c'),
+        std::string(1000, 'd') + "\xc3\xa9",  // UTF-8 passes through
+    };
+    std::vector<Reading> readings;
+    for (size_t s = 0; s < ids.size(); ++s)
+        readings.push_back(reading(ids[s], 0, static_cast<double>(s), static_cast<int64_t>(s)));
+    host.process(readings);
+    host.refuse_emits = true;
+    EXPECT_NE(host.tick(100), 0);  // every aggregate refused: kept
+    host.refuse_emits = false;
+    host.process(readings);
+    EXPECT_EQ(host.tick(200), 0);
+    auto out = by_sensor(host.emitted);
+    ASSERT_EQ(out.size(), ids.size());
+    for (size_t s = 0; s < ids.size(); ++s) {
+        ASSERT_EQ(out.count(ids[s]), 1u) << ids[s].size() << "-byte id";
+        EXPECT_EQ(out[ids[s]]["sample_count"], 2);
+        EXPECT_DOUBLE_EQ(out[ids[s]]["avg_temperature"].get<double>(), static_cast<double>(s));
+    }
+    // Two empty emissions evict all four; new long ids of other lengths take their slots.
+    EXPECT_EQ(host.tick(300), 0);
+    EXPECT_EQ(host.tick(400), 0);
+    const std::vector<std::string> next = {std::string(500, 'e'), std::string(24, 'f'), "g",
+                                           std::string(1001, 'h')};
+    readings.clear();
+    for (size_t s = 0; s < next.size(); ++s)
+        readings.push_back(reading(next[s], 0, 10.0 + static_cast<double>(s), 10));
+    readings.push_back(reading(ids[3], 0, 99.0, 11));  // an evicted id comes back
+    size_t from = host.emitted.size();
+    host.process(readings);
+    EXPECT_EQ(host.tick(500), 0);
+    auto again = by_sensor(host.emitted, from);
+    ASSERT_EQ(again.size(), next.size() + 1);
+    for (size_t s = 0; s < next.size(); ++s) {
+        ASSERT_EQ(again.count(next[s]), 1u) << next[s].size() << "-byte id";
+        EXPECT_EQ(again[next[s]]["sample_count"], 1);
+        EXPECT_DOUBLE_EQ(again[next[s]]["avg_temperature"].get<double>(), 10.0 + static_cast<double>(s));
+    }
+    EXPECT_EQ(again[ids[3]]["sample_count"], 1);
+    EXPECT_DOUBLE_EQ(again[ids[3]]["avg_temperature"].get<double>(), 99.0);
+}
+
+TEST(AggregatePlugin, LatestTimestampAcrossTheCalendar) {
+    FakeHost host("aggregate", nullptr);
+    host.process({reading("before_1970", -1, 1, 0), reading("year_0", -62'167'219'200'000, 1, 1),
+                  reading("year_9999", 253'402'300'799'999, 1, 2)});
+    Reading missing = reading("no_time", 0, 1, 3);
+    missing.event_time_ms = IOTS_NO_VALUE;
+    host.process({missing});
+    EXPECT_EQ(host.flush(1), 0);
+    auto out = by_sensor(host.emitted);
+    EXPECT_EQ(out["before_1970"]["latest_timestamp"], "1969-12-31T23:59:59.999Z");
+    EXPECT_EQ(out["year_0"]["latest_timestamp"], "0000-01-01T00:00:00.000Z");
+    EXPECT_EQ(out["year_9999"]["latest_timestamp"], "9999-12-31T23:59:59.999Z");
+    EXPECT_TRUE(out["no_time"]["latest_timestamp"].is_null());
 }
 
 TEST(AggregatePlugin, ConfigValidation) {
