@@ -68,7 +68,6 @@ public:
     }
 
     size_t size() const noexcept { return size_; }
-    size_t heap_bytes() const noexcept { return table_.capacity() * sizeof(Entry); }
 
 private:
     static constexpr uint32_t kEmpty = kNotFound;  // an entry's slot when the entry is unused
