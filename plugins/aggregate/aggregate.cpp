@@ -98,11 +98,13 @@ public:
         return slot;
     }
 
-    // Calls visit(SensorSlot &) for every sensor of the stream, evicting those that were idle
-    // for two emissions (the stream's oldest pending offset is the caller's to recompute).
+    // One step of an emission pass: calls visit(SensorSlot &) for sensors with readings from the
+    // pass cursor on, until `budget` of them were visited, evicting on the way those that were
+    // idle for two emissions. True when the pass reached the last slot.
     template <typename Visit>
-    void emission_pass(Visit &&visit) {
-        for (uint32_t n = 0; n < slots_.size(); ++n) {
+    bool emission_step(size_t &budget, Visit &&visit) {
+        uint32_t n = pass_cursor;
+        for (; n < slots_.size() && budget > 0; ++n) {
             SensorSlot &slot = slots_[n];
             if (slot.state == SlotState::free) continue;
             if (slot.count == 0) {
@@ -113,11 +115,33 @@ public:
                 continue;
             }
             visit(slot);
+            --budget;
         }
+        pass_cursor = n;
+        return n >= slots_.size();
     }
 
-    int64_t oldest_offset = IOTS_NO_VALUE;  // min over sensors with readings
+    bool pass_in_progress() const { return pass_cursor != kNoPass; }
+    void begin_pass(int64_t wall_clock_ms) {
+        pass_cursor = 0;
+        pass_wall_ms = wall_clock_ms;
+        pass_oldest = IOTS_NO_VALUE;
+        added_during_pass = IOTS_NO_VALUE;
+        pass_refused = 0;
+        pass_first_refused.clear();
+    }
+
+    int64_t oldest_offset = IOTS_NO_VALUE;  // min over sensors with readings (never too new)
     int64_t next_emission_ms = IOTS_NO_VALUE;
+    // The emission in progress: it is spread over ticks so a stream of many sensors never stalls
+    // the pipeline thread (event-to-alert latency); kNoPass when none.
+    static constexpr uint32_t kNoPass = UINT32_MAX;
+    uint32_t pass_cursor = kNoPass;
+    int64_t pass_wall_ms = 0;                  // processed_at of every aggregate of the pass
+    int64_t pass_oldest = IOTS_NO_VALUE;       // oldest offset kept by refused sensors
+    int64_t added_during_pass = IOTS_NO_VALUE; // oldest offset added while the pass ran
+    size_t pass_refused = 0;
+    std::string pass_first_refused;
 
 private:
     void evict(uint32_t n) {
@@ -131,9 +155,11 @@ private:
     iotstream::plugin::PagedPool<SensorSlot, 9> slots_;  // 512 slots (40 KiB) per page
 };
 
-// Streams emit at different phases of the interval: 100K sensors emitted in one go would stall
-// the pipeline thread for ~100 ms every interval (seen as event-to-alert p99 latency).
+// Streams emit at different phases of the interval, and each tick emits at most
+// kEmitsPerTick aggregates: 100K sensors emitted in one go would stall the pipeline thread for
+// ~100 ms every interval (seen as event-to-alert p99 latency).
 constexpr int64_t kEmissionPhases = 16;
+constexpr size_t kEmitsPerTick = 2048;
 
 int64_t wall_clock_now_ms() {
     using namespace std::chrono;
@@ -204,6 +230,7 @@ public:
     int tick(int64_t wall_clock_ms) {
         if (schedule_start_ms_ == IOTS_NO_VALUE) schedule_start_ms_ = wall_clock_ms;
         int result = 0;
+        size_t budget = kEmitsPerTick;
         for (auto &[stream_id, stream] : streams_) {
             if (stream->next_emission_ms == IOTS_NO_VALUE) {
                 // This stream emits at first + k * interval, k the first one not in the past.
@@ -213,16 +240,29 @@ public:
                 stream->next_emission_ms = first + k * interval_ms_;
                 if (stream->next_emission_ms <= schedule_start_ms_) stream->next_emission_ms += interval_ms_;
             }
-            if (wall_clock_ms < stream->next_emission_ms) continue;
-            stream->next_emission_ms += interval_ms_;
-            // After a long stall, keep the cadence from now instead of emitting back to back.
-            if (stream->next_emission_ms <= wall_clock_ms) stream->next_emission_ms = wall_clock_ms + interval_ms_;
-            result |= emit_stream(*stream, wall_clock_ms);
+            if (!stream->pass_in_progress() && wall_clock_ms >= stream->next_emission_ms) {
+                stream->next_emission_ms += interval_ms_;
+                // After a long stall, keep the cadence from now instead of emitting back to back.
+                if (stream->next_emission_ms <= wall_clock_ms) stream->next_emission_ms = wall_clock_ms + interval_ms_;
+                stream->begin_pass(wall_clock_ms);
+            }
+            if (stream->pass_in_progress()) result |= emit_step(*stream, budget);
         }
         return result;
     }
 
-    int flush() { return emit_all(wall_clock_now_ms()); }
+    // Emits everything pending at once (the end of a bounded run, shutdown).
+    int flush() {
+        int result = 0;
+        const int64_t now = wall_clock_now_ms();
+        for (auto &[stream_id, stream] : streams_) {
+            size_t unlimited = SIZE_MAX;
+            if (stream->pass_in_progress()) result |= emit_step(*stream, unlimited);  // finish it first
+            stream->begin_pass(now);
+            result |= emit_step(*stream, unlimited);
+        }
+        return result;
+    }
 
     void on_revoke(uint32_t stream) { streams_.erase(stream); }
 
@@ -244,12 +284,6 @@ private:
         return *it->second;
     }
 
-    int emit_all(int64_t wall_clock_ms) {
-        int result = 0;
-        for (auto &[stream_id, stream] : streams_) result |= emit_stream(*stream, wall_clock_ms);
-        return result;
-    }
-
     void add(StreamSums &stream, SensorSlot &slot, const iots_batch_view_t *batch,
              const double *const (&columns)[kFieldCount], uint32_t i) {
         if (slot.count == std::numeric_limits<uint32_t>::max()) [[unlikely]]
@@ -269,6 +303,9 @@ private:
             slot.oldest_offset = offset;
         if (stream.oldest_offset == IOTS_NO_VALUE || offset < stream.oldest_offset)
             stream.oldest_offset = offset;
+        if (stream.pass_in_progress() &&
+            (stream.added_during_pass == IOTS_NO_VALUE || offset < stream.added_during_pass))
+            stream.added_during_pass = offset;
     }
 
     // Emits one sensor's aggregate and resets its sums; false (sums kept) when refused.
@@ -293,21 +330,25 @@ private:
                               output_ + "' refused its early aggregate");
     }
 
-    // Emits every sensor of a stream with readings and resets it. A sensor whose emit the host
-    // refuses keeps its sums (and holds back the commit) and is retried at the next emission.
-    int emit_stream(StreamSums &stream, int64_t wall_clock_ms) {
-        size_t refused = 0;
-        std::string first_refused;
-        stream.oldest_offset = IOTS_NO_VALUE;
-        stream.emission_pass([&](SensorSlot &slot) {
-            if (emit_sensor(slot, wall_clock_ms)) return;
-            if (refused++ == 0) first_refused = slot.id.view();
-            if (stream.oldest_offset == IOTS_NO_VALUE || slot.oldest_offset < stream.oldest_offset)
-                stream.oldest_offset = slot.oldest_offset;
+    // Continues the stream's emission pass within `budget` aggregates. A sensor whose emit the
+    // host refuses keeps its sums (and holds back the commit) and is retried at the next pass.
+    // When the pass completes, the stream's oldest pending offset becomes exact again.
+    int emit_step(StreamSums &stream, size_t &budget) {
+        bool complete = stream.emission_step(budget, [&](SensorSlot &slot) {
+            if (emit_sensor(slot, stream.pass_wall_ms)) return;
+            if (stream.pass_refused++ == 0) stream.pass_first_refused = slot.id.view();
+            if (stream.pass_oldest == IOTS_NO_VALUE || slot.oldest_offset < stream.pass_oldest)
+                stream.pass_oldest = slot.oldest_offset;
         });
-        if (refused > 0) {
-            log(iotstream::plugin::kLogError, "output '" + output_ + "' refused " + std::to_string(refused) +
-                                                  " aggregate(s) (first: sensor '" + first_refused +
+        if (!complete) return 0;
+        stream.oldest_offset = stream.pass_oldest;
+        if (stream.added_during_pass != IOTS_NO_VALUE &&
+            (stream.oldest_offset == IOTS_NO_VALUE || stream.added_during_pass < stream.oldest_offset))
+            stream.oldest_offset = stream.added_during_pass;
+        stream.pass_cursor = StreamSums::kNoPass;
+        if (stream.pass_refused > 0) {
+            log(iotstream::plugin::kLogError, "output '" + output_ + "' refused " + std::to_string(stream.pass_refused) +
+                                                  " aggregate(s) (first: sensor '" + stream.pass_first_refused +
                                                   "'); they are kept and retried at the next interval");
             return 1;
         }
