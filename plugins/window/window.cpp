@@ -37,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../support/compact_id.hpp"
 #include "../support/flat_index.hpp"
 #include "../support/paged_pool.hpp"
 #include "../support/plugin_support.hpp"
@@ -138,7 +139,7 @@ struct OpenWindow {
 static_assert(sizeof(OpenWindow) == 144, "the documented per-window state size");
 
 struct SensorSlot {
-    std::string id;
+    iotstream::plugin::CompactId id;  // inline up to 22 bytes: no heap block per sensor
     uint32_t first_window = kNone;
 };
 
@@ -393,7 +394,7 @@ private:
 
     // How the sensor index reads the id stored in a slot.
     static auto sensor_id_of(const StreamWindows &stream) {
-        return [&sensors = stream.sensors](uint32_t slot) -> const std::string & { return sensors[slot].id; };
+        return [&sensors = stream.sensors](uint32_t slot) { return sensors[slot].id.view(); };
     }
 
     uint32_t sensor_slot(StreamWindows &stream, std::string_view sensor, uint32_t hash) {
@@ -448,7 +449,7 @@ private:
         while (*link != w) link = &stream.windows[*link].next_in_sensor;
         *link = window.next_in_sensor;
         if (sensor.first_window == kNone) {
-            stream.sensor_index.erase(hash_id(sensor.id), window.sensor);
+            stream.sensor_index.erase(hash_id(sensor.id.view()), window.sensor);
             stream.free_sensors.push_back(window.sensor);
         }
         window.sensor = kNone;
@@ -630,7 +631,7 @@ private:
 
     // The seed's window result, as the "data" of an envelope keyed by sensor.
     bool emit(const StreamWindows &stream, const OpenWindow &window) {
-        const std::string &sensor = stream.sensors[window.sensor].id;
+        const std::string_view sensor = stream.sensors[window.sensor].id.view();
         writer_.clear();
         writer_.raw("{");
         writer_.key("sensor_id");
@@ -675,7 +676,7 @@ private:
                         value.size(), IOTS_EMIT_ENVELOPE) == 0)
             return true;
         log(iotstream::plugin::kLogError,
-            "output '" + settings_.output + "' refused the window of sensor '" + sensor +
+            "output '" + settings_.output + "' refused the window of sensor '" + std::string(sensor) +
                 "' [" + std::to_string(window.start_ms) + ", " + std::to_string(window.end_ms) +
                 ") ms; it stays open and is retried");
         return false;
