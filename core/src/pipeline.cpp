@@ -262,7 +262,7 @@ void Pipeline::build_clients() {
     // local queue is full: backpressure reaches the consumer instead of losing results.
     Json &pk = producer_config["kafka"];
     if (!pk.contains("enable.idempotence")) pk["enable.idempotence"] = true;
-    if (!pk.contains("linger.ms")) pk["linger.ms"] = 5;
+    if (!pk.contains("linger.ms")) pk["linger.ms"] = 2;  // alerts are latency-sensitive
     if (!pk.contains("compression.type")) pk["compression.type"] = "lz4";
     if (!producer_config.contains("queue_full_timeout_ms")) producer_config["queue_full_timeout_ms"] = 120000;
     producer_ = std::make_unique<Producer>(producer_config,
