@@ -7,7 +7,9 @@ build_dir=${IOTSTREAM_BUILD_DIR:-$root/build}
 cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOTSTREAM_DEVELOPER=ON \
       -DPython3_EXECUTABLE=/usr/bin/python3 ${IOTSTREAM_CMAKE_ARGS:-} > "$build_dir.configure.log" 2>&1 \
   || { cat "$build_dir.configure.log"; exit 1; }
-cmake --build "$build_dir" -j"$(nproc)"
+echo "building iotstream in $build_dir (log: $build_dir.build.log)"
+cmake --build "$build_dir" -j"$(nproc)" > "$build_dir.build.log" 2>&1 \
+  || { tail -n 60 "$build_dir.build.log"; echo "build failed (full log: $build_dir.build.log)"; exit 1; }
 
 # Make `import iotstream` work for Debian's /usr/bin/python3 (notebooks included): a .pth file
 # in its site-packages points at the build tree's package. `pip install ./bindings` is the
