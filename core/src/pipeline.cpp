@@ -163,6 +163,9 @@ PipelineConfig PipelineConfig::from_json(const Json &document) {
         throw Error(IOTS_ERR_CONFIG, "pipeline config: input: key 'start' must be \"earliest\" or \"committed\", got \"" +
                                          c.bounded_start + "\"");
     c.bounded_start_time_ms = in.get_int("start_time_ms", -1, -1, INT64_MAX);
+    c.bounded_start_offset = in.get_int("start_offset", -1, -1, INT64_MAX);
+    if (c.bounded_start_time_ms >= 0 && c.bounded_start_offset >= 0)
+        throw Error(IOTS_ERR_CONFIG, "pipeline config: input: give 'start_offset' or 'start_time_ms', not both");
     in.finish();
 
     c.decoder = r.get_json("decoder", Json::object());
@@ -583,17 +586,24 @@ void Pipeline::process_batch(std::vector<MessagePtr> &messages) {
     int32_t last_partition = -1;
     uint32_t id = 0;
     uint64_t bytes = 0;
+    uint64_t skipped = 0;
     for (const MessagePtr &m : messages) {
         if (m->rkt != last_rkt || m->partition != last_partition) {  // records come in runs
             id = stream_id(rd_kafka_topic_name(m->rkt), m->partition);
             last_rkt = m->rkt;
             last_partition = m->partition;
         }
+        if (skip_before_ms_ >= 0 && rd_kafka_message_timestamp(m.get(), nullptr) < skip_before_ms_) {
+            streams_[id].next_offset = m->offset + 1;  // read, before the bounded run's start time
+            ++skipped;
+            continue;
+        }
         raw_.push_back(RawRecord{static_cast<const char *>(m->payload), m->payload ? m->len : 0, id, m->offset});
         batch_messages_.push_back(m.get());
         bytes += m->len;
     }
-    counters_.consumed.fetch_add(messages.size(), std::memory_order_relaxed);
+    counters_.consumed.fetch_add(messages.size() - skipped, std::memory_order_relaxed);
+    counters_.skipped_before_start.fetch_add(skipped, std::memory_order_relaxed);
     counters_.bytes_consumed.fetch_add(bytes, std::memory_order_relaxed);
 
     decoder_->decode(raw_, batch_);
@@ -723,23 +733,34 @@ void Pipeline::run_bounded(int timeout_ms) {
         Stream &stream = streams_[id];
         stream.assigned = true;
         stream.end_offset = high;
+        stream.begin_offset = low;
         int64_t start = low;
         for (const auto &point : committed)
             if (point.topic == topic && point.partition == partition && point.offset >= 0) {
                 start = std::max(point.offset, low);
                 stream.watermark_ms = parse_watermark_metadata(point.metadata);
             }
+        if (config_.bounded_start_offset >= 0) start = std::clamp(config_.bounded_start_offset, low, high);
         auto *tp = rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition);
-        tp->offset = start;
-        if (config_.bounded_start_time_ms >= 0) tp->offset = config_.bounded_start_time_ms;  // resolved below
+        tp->offset = config_.bounded_start_time_ms >= 0 ? config_.bounded_start_time_ms : start;  // time: resolved below
         for (const auto &instance : live_->instances()) instance->on_assign(id, stream.watermark_ms);
-        if (start < high) pending.push_back(id);
     }
     if (config_.bounded_start_time_ms >= 0) {
         if (rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, list.get(), 10000))
             throw Error(IOTS_ERR_KAFKA, std::string("offsets for start_time_ms: ") + rd_kafka_err2str(err));
-        for (int i = 0; i < list->cnt; ++i)  // no record at/after the time: nothing to read there
-            if (list->elems[i].offset < 0) list->elems[i].offset = streams_[stream_id(list->elems[i].topic, list->elems[i].partition)].end_offset;
+        // No offset for the time (no record at/after it, or a broker that cannot look it up, as
+        // the embedded one): read the partition from its start and skip older records by their
+        // timestamps. The result is the same; only more is read.
+        for (int i = 0; i < list->cnt; ++i)
+            if (list->elems[i].offset < 0)
+                list->elems[i].offset = streams_[stream_id(list->elems[i].topic, list->elems[i].partition)].begin_offset;
+        skip_before_ms_ = config_.bounded_start_time_ms;
+    }
+    // A partition is pending while its start is before its end; one with nothing to read never
+    // gets a consumer position, so it must not be waited for.
+    for (int i = 0; i < list->cnt; ++i) {
+        uint32_t id = stream_id(list->elems[i].topic, list->elems[i].partition);
+        if (list->elems[i].offset < streams_[id].end_offset) pending.push_back(id);
     }
     if (rd_kafka_resp_err_t err = rd_kafka_assign(rk, list.get()))
         throw Error(IOTS_ERR_KAFKA, std::string("assigning the input partitions: ") + rd_kafka_err2str(err));
@@ -791,6 +812,7 @@ Json Pipeline::stats() const {
     out["outputs"] = {{"sent", counters_.outputs_sent.load()},
                       {"delivered", counters_.outputs_delivered.load()},
                       {"failed", counters_.outputs_failed.load()}};
+    out["skipped_before_start"] = counters_.skipped_before_start.load();
     out["commits"] = counters_.commits.load();
     out["commit_failures"] = counters_.commit_failures.load();
     out["plugin_swaps"] = counters_.plugin_swaps.load();

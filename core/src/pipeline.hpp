@@ -60,6 +60,7 @@ struct PipelineConfig {
     // Bounded (replay) mode: where to start.
     std::string bounded_start = "earliest";  // "earliest" | "committed"
     int64_t bounded_start_time_ms = -1;      // >= 0: start at the first record at/after this time
+    int64_t bounded_start_offset = -1;       // >= 0: start every partition at this offset
 
     static PipelineConfig from_json(const Json &document);
 };
@@ -70,6 +71,7 @@ struct PipelineCounters {
     std::atomic<uint64_t> alerts{0}, outputs_sent{0}, outputs_delivered{0}, outputs_failed{0};
     std::atomic<uint64_t> batches{0}, commits{0}, commit_failures{0}, committed_epochs{0}, plugin_swaps{0};
     std::atomic<uint64_t> bytes_consumed{0};
+    std::atomic<uint64_t> skipped_before_start{0};  // bounded runs from a time: older records read, not processed
 };
 
 class Pipeline {
@@ -105,6 +107,7 @@ private:
         bool assigned = false;
         int64_t next_offset = -1;        // after the last record processed; -1 none yet
         int64_t watermark_ms = IOTS_NO_VALUE;  // last known (restored or checkpointed)
+        int64_t begin_offset = -1;       // bounded mode: the first offset still stored
         int64_t end_offset = -1;         // bounded mode: stop here
     };
 
@@ -148,6 +151,7 @@ private:
     std::unique_ptr<LiveInstances> live_;
     std::vector<PluginInstance *> execution_order_;
     bool order_dirty_ = true;
+    int64_t skip_before_ms_ = -1;  // bounded run from a time: records older than this are skipped
 
     mutable std::mutex rules_mutex_;
     std::vector<std::string> rule_names_;  // id -> name (at most 64)
