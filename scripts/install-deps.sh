@@ -14,7 +14,7 @@ packages=(
   python3 python3-dev pybind11-dev python3-pybind11 python3-pytest python3-numpy python3-pandas
   python3-matplotlib jupyter-nbconvert python3-ipykernel python3-nbformat python3-pip python3-setuptools python3-wheel
   # peers measured by the benchmarks
-  python3-confluent-kafka python3-kafka
+  python3-confluent-kafka python3-kafka python3-lz4  # kafka-python needs lz4 for the seed run
 )
 
 missing=()
