@@ -16,7 +16,8 @@
 // per record once sensors and windows exist: a record is one index probe, a walk of that
 // sensor's few open windows, and three Welford updates. Records are looked up in chunks of 16
 // (index bucket, then sensor and newest window prefetched) and applied in order afterwards, so
-// a chunk's cache misses overlap: with 100K sensors, 0.9M -> 3.0M records/s (tumbling).
+// a chunk's cache misses overlap: with 100K sensors in random order, tumbling 3.2M -> 8.4M
+// records/s, sessions 2.7M -> 6.5M, hopping (5 windows per record) 0.7M -> 0.9M.
 //
 // Memory per open sensor-window: OpenWindow is 144 bytes, plus 16 in the close heap and 8 in
 // the creation FIFO; a sensor with open windows adds its 40-byte slot (id inline up to 15
