@@ -26,12 +26,14 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <iterator>
 #include <string>
 #include <unordered_map>
 
 #include "../support/compact_id.hpp"
 #include "../support/flat_index.hpp"
 #include "../support/paged_pool.hpp"
+#include "../support/plugin_adapter.hpp"
 #include "../support/plugin_support.hpp"
 
 namespace {
@@ -407,76 +409,17 @@ const iots_config_key_t kConfigKeys[] = {
     {"output", IOTS_CONFIG_STRING, "\"aggregates\"", "output name the aggregates are emitted on"},
 };
 
-int create(const iots_host_api_t *host, iots_host_ctx_t *ctx, const iots_config_t *cfg,
-           void **instance, char *errstr, size_t errstr_size) {
-    return iotstream::plugin::guarded(kPluginName, errstr, errstr_size, [&] {
-        iotstream::plugin::check_host(host, ctx);
-        *instance = new Aggregator(host, ctx, cfg);
-    });
-}
-
-int process(void *instance, const iots_batch_view_t *batch, char *errstr, size_t errstr_size) {
-    return iotstream::plugin::guarded(kPluginName, errstr, errstr_size, [&] {
-        static_cast<Aggregator *>(instance)->process(batch);
-    });
-}
-
-int tick(void *instance, int64_t wall_clock_ms) {
-    int result = 0;
-    if (iotstream::plugin::guarded(kPluginName, nullptr, 0, [&] {
-            result = static_cast<Aggregator *>(instance)->tick(wall_clock_ms);
-        }) != 0)
-        return 1;
-    return result;
-}
-
-void on_revoke(void *instance, uint32_t stream) {
-    static_cast<Aggregator *>(instance)->on_revoke(stream);  // erase never throws
-}
-
-void checkpoint(void *instance, uint32_t stream, int64_t *oldest_needed_offset,
-                int64_t *watermark_ms) {
-    static_cast<Aggregator *>(instance)->checkpoint(stream, oldest_needed_offset, watermark_ms);
-}
-
-int flush(void *instance, int) {
-    int result = 0;
-    if (iotstream::plugin::guarded(kPluginName, nullptr, 0, [&] {
-            result = static_cast<Aggregator *>(instance)->flush();
-        }) != 0)
-        return 1;
-    return result;
-}
-
-void destroy(void *instance) { delete static_cast<Aggregator *>(instance); }
-
-const iots_plugin_descriptor_t kDescriptor = {
-    .struct_size = sizeof(iots_plugin_descriptor_t),
-    .abi_major = IOTS_PLUGIN_ABI_MAJOR,
-    .abi_minor = IOTS_PLUGIN_ABI_MINOR,
+constexpr iotstream::plugin::PluginInfo kInfo = {
     .name = kPluginName,
     .version = "1.0.0",
     .description = "Per-sensor averages emitted every interval (the seed's real-time analytics)",
     .kind = IOTS_PLUGIN_STAGE,
     .config_keys = kConfigKeys,
-    .config_key_count = sizeof kConfigKeys / sizeof kConfigKeys[0],
-    .create = create,
-    .process = process,
-    .tick = tick,
-    .on_assign = nullptr,
-    .on_revoke = on_revoke,
-    .checkpoint = checkpoint,
-    .flush = flush,
-    .destroy = destroy,
-    .reserved = {},
+    .config_key_count = static_cast<uint32_t>(std::size(kConfigKeys)),
 };
 
-const iots_plugin_descriptor_t *const kDescriptors[] = {&kDescriptor};
+const iots_plugin_descriptor_t kDescriptor = iotstream::plugin::PluginAdapter<Aggregator, kInfo>::descriptor();
 
 }  // namespace
 
-extern "C" IOTS_PLUGIN_EXPORT const iots_plugin_descriptor_t *const *
-iots_plugin_descriptors(uint32_t *count) {
-    if (count != nullptr) *count = 1;
-    return kDescriptors;
-}
+IOTS_PLUGIN_DESCRIPTORS(&kDescriptor)

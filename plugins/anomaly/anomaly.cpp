@@ -5,11 +5,13 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "../support/plugin_adapter.hpp"
 #include "../support/plugin_support.hpp"
 
 namespace {
@@ -134,52 +136,17 @@ const iots_config_key_t kConfigKeys[] = {
      "threshold rules: [{name, field, above?, below?}]; fires when value > above or < below"},
 };
 
-int create(const iots_host_api_t *host, iots_host_ctx_t *ctx, const iots_config_t *cfg,
-           void **instance, char *errstr, size_t errstr_size) {
-    return iotstream::plugin::guarded(kPluginName, errstr, errstr_size, [&] {
-        iotstream::plugin::check_host(host, ctx);
-        *instance = new AnomalyRules(host, ctx, cfg);
-    });
-}
-
-int process(void *instance, const iots_batch_view_t *batch, char *errstr, size_t errstr_size) {
-    return iotstream::plugin::guarded(kPluginName, errstr, errstr_size, [&] {
-        static_cast<AnomalyRules *>(instance)->process(batch);
-    });
-}
-
-// Stateless: nothing to flush.
-int flush(void *, int) { return 0; }
-
-void destroy(void *instance) { delete static_cast<AnomalyRules *>(instance); }
-
-const iots_plugin_descriptor_t kDescriptor = {
-    .struct_size = sizeof(iots_plugin_descriptor_t),
-    .abi_major = IOTS_PLUGIN_ABI_MAJOR,
-    .abi_minor = IOTS_PLUGIN_ABI_MINOR,
+constexpr iotstream::plugin::PluginInfo kInfo = {
     .name = kPluginName,
     .version = "1.0.0",
     .description = "Threshold anomaly rules on numeric fields; publishes an alert per hit",
     .kind = IOTS_PLUGIN_RULE,
     .config_keys = kConfigKeys,
-    .config_key_count = sizeof kConfigKeys / sizeof kConfigKeys[0],
-    .create = create,
-    .process = process,
-    .tick = nullptr,
-    .on_assign = nullptr,
-    .on_revoke = nullptr,
-    .checkpoint = nullptr,
-    .flush = flush,
-    .destroy = destroy,
-    .reserved = {},
+    .config_key_count = static_cast<uint32_t>(std::size(kConfigKeys)),
 };
 
-const iots_plugin_descriptor_t *const kDescriptors[] = {&kDescriptor};
+const iots_plugin_descriptor_t kDescriptor = iotstream::plugin::PluginAdapter<AnomalyRules, kInfo>::descriptor();
 
 }  // namespace
 
-extern "C" IOTS_PLUGIN_EXPORT const iots_plugin_descriptor_t *const *
-iots_plugin_descriptors(uint32_t *count) {
-    if (count != nullptr) *count = 1;
-    return kDescriptors;
-}
+IOTS_PLUGIN_DESCRIPTORS(&kDescriptor)

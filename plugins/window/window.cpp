@@ -36,6 +36,7 @@
 #include <deque>
 #include <limits>
 #include <memory>
+#include <iterator>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -43,6 +44,7 @@
 #include "../support/compact_id.hpp"
 #include "../support/flat_index.hpp"
 #include "../support/paged_pool.hpp"
+#include "../support/plugin_adapter.hpp"
 #include "../support/plugin_support.hpp"
 
 namespace {
@@ -750,87 +752,21 @@ const iots_config_key_t kConfigKeys[] = {
     {"gap_s", IOTS_CONFIG_INT, "60", "session windows: inactivity gap in seconds"},
     {"grace_s", IOTS_CONFIG_INT, "10", "seconds after a window's end that late records still count"},
     {"idle_timeout_ms", IOTS_CONFIG_INT, "30000",
-     "wall-clock silence after which a stream's watermark follows the wall clock"},
+     "wall-clock silence after which a stream closes all its open windows"},
     {"output", IOTS_CONFIG_STRING, "\"windows\"", "output name the window results are emitted on"},
 };
 
-int create(const iots_host_api_t *host, iots_host_ctx_t *ctx, const iots_config_t *cfg,
-           void **instance, char *errstr, size_t errstr_size) {
-    return iotstream::plugin::guarded(kPluginName, errstr, errstr_size, [&] {
-        iotstream::plugin::check_host(host, ctx);
-        *instance = new WindowStage(host, ctx, cfg);
-    });
-}
-
-int process(void *instance, const iots_batch_view_t *batch, char *errstr, size_t errstr_size) {
-    return iotstream::plugin::guarded(kPluginName, errstr, errstr_size, [&] {
-        static_cast<WindowStage *>(instance)->process(batch);
-    });
-}
-
-int tick(void *instance, int64_t wall_clock_ms) {
-    int result = 0;
-    if (iotstream::plugin::guarded(kPluginName, nullptr, 0, [&] {
-            result = static_cast<WindowStage *>(instance)->tick(wall_clock_ms);
-        }) != 0)
-        return 1;
-    return result;
-}
-
-void on_assign(void *instance, uint32_t stream, int64_t restored_watermark_ms) {
-    // A failed allocation here is reported by the next process() on that stream instead.
-    iotstream::plugin::guarded(kPluginName, nullptr, 0, [&] {
-        static_cast<WindowStage *>(instance)->on_assign(stream, restored_watermark_ms);
-    });
-}
-
-void on_revoke(void *instance, uint32_t stream) {
-    static_cast<WindowStage *>(instance)->on_revoke(stream);
-}
-
-void checkpoint(void *instance, uint32_t stream, int64_t *oldest_needed_offset,
-                int64_t *watermark_ms) {
-    static_cast<WindowStage *>(instance)->checkpoint(stream, oldest_needed_offset, watermark_ms);
-}
-
-int flush(void *instance, int final) {
-    int result = 0;
-    if (iotstream::plugin::guarded(kPluginName, nullptr, 0, [&] {
-            result = static_cast<WindowStage *>(instance)->flush(final);
-        }) != 0)
-        return 1;
-    return result;
-}
-
-void destroy(void *instance) { delete static_cast<WindowStage *>(instance); }
-
-const iots_plugin_descriptor_t kDescriptor = {
-    .struct_size = sizeof(iots_plugin_descriptor_t),
-    .abi_major = IOTS_PLUGIN_ABI_MAJOR,
-    .abi_minor = IOTS_PLUGIN_ABI_MINOR,
+constexpr iotstream::plugin::PluginInfo kInfo = {
     .name = kPluginName,
     .version = "1.0.0",
     .description = "Per-sensor min/max/avg/std over event-time windows with watermarks",
     .kind = IOTS_PLUGIN_STAGE,
     .config_keys = kConfigKeys,
-    .config_key_count = sizeof kConfigKeys / sizeof kConfigKeys[0],
-    .create = create,
-    .process = process,
-    .tick = tick,
-    .on_assign = on_assign,
-    .on_revoke = on_revoke,
-    .checkpoint = checkpoint,
-    .flush = flush,
-    .destroy = destroy,
-    .reserved = {},
+    .config_key_count = static_cast<uint32_t>(std::size(kConfigKeys)),
 };
 
-const iots_plugin_descriptor_t *const kDescriptors[] = {&kDescriptor};
+const iots_plugin_descriptor_t kDescriptor = iotstream::plugin::PluginAdapter<WindowStage, kInfo>::descriptor();
 
 }  // namespace
 
-extern "C" IOTS_PLUGIN_EXPORT const iots_plugin_descriptor_t *const *
-iots_plugin_descriptors(uint32_t *count) {
-    if (count != nullptr) *count = 1;
-    return kDescriptors;
-}
+IOTS_PLUGIN_DESCRIPTORS(&kDescriptor)

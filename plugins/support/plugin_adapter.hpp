@@ -1,0 +1,133 @@
+// Turns a C++ class into a plugin.h descriptor, so each bundled plugin writes its logic once and
+// none repeats the C callbacks. Every callback is guarded: no exception leaves the plugin.
+//
+// The class has a constructor (const iots_host_api_t *, iots_host_ctx_t *, const iots_config_t *)
+// and `void process(const iots_batch_view_t *)`. Optional members, each becoming its callback
+// (NULL when absent): `int tick(int64_t)`, `void on_assign(uint32_t, int64_t)`,
+// `void on_revoke(uint32_t)`, `void checkpoint(uint32_t, int64_t *, int64_t *)`, and
+// `int flush(int final)` or `int flush()`.
+#pragma once
+
+#include <cstdint>
+
+#include "iotstream/plugin.h"
+#include "plugin_support.hpp"
+
+namespace iotstream::plugin {
+
+struct PluginInfo {
+    const char *name;
+    const char *version;
+    const char *description;
+    iots_plugin_kind_t kind;
+    const iots_config_key_t *config_keys;
+    uint32_t config_key_count;
+};
+
+template <typename Impl, const PluginInfo &Info>
+class PluginAdapter {
+public:
+    static constexpr iots_plugin_descriptor_t descriptor() {
+        return {
+            .struct_size = sizeof(iots_plugin_descriptor_t),
+            .abi_major = IOTS_PLUGIN_ABI_MAJOR,
+            .abi_minor = IOTS_PLUGIN_ABI_MINOR,
+            .name = Info.name,
+            .version = Info.version,
+            .description = Info.description,
+            .kind = Info.kind,
+            .config_keys = Info.config_keys,
+            .config_key_count = Info.config_key_count,
+            .create = create,
+            .process = process,
+            .tick = tick_callback(),
+            .on_assign = on_assign_callback(),
+            .on_revoke = on_revoke_callback(),
+            .checkpoint = checkpoint_callback(),
+            .flush = flush_callback(),
+            .destroy = destroy,
+            .reserved = {},
+        };
+    }
+
+private:
+    static Impl &self(void *instance) { return *static_cast<Impl *>(instance); }
+
+    // Each optional callback exists only when the class has the member (if constexpr keeps the
+    // absent ones from being instantiated).
+    static constexpr decltype(iots_plugin_descriptor_t::tick) tick_callback() {
+        if constexpr (requires(Impl &x) { x.tick(int64_t{}); }) return tick; else return nullptr;
+    }
+    static constexpr decltype(iots_plugin_descriptor_t::on_assign) on_assign_callback() {
+        if constexpr (requires(Impl &x) { x.on_assign(uint32_t{}, int64_t{}); }) return on_assign; else return nullptr;
+    }
+    static constexpr decltype(iots_plugin_descriptor_t::on_revoke) on_revoke_callback() {
+        if constexpr (requires(Impl &x) { x.on_revoke(uint32_t{}); }) return on_revoke; else return nullptr;
+    }
+    static constexpr decltype(iots_plugin_descriptor_t::checkpoint) checkpoint_callback() {
+        if constexpr (requires(Impl &x, int64_t *p) { x.checkpoint(uint32_t{}, p, p); }) return checkpoint; else return nullptr;
+    }
+    static constexpr decltype(iots_plugin_descriptor_t::flush) flush_callback() {
+        if constexpr (requires(Impl &x) { x.flush(int{}); } || requires(Impl &x) { x.flush(); }) return flush; else return nullptr;
+    }
+
+    static int create(const iots_host_api_t *host, iots_host_ctx_t *ctx, const iots_config_t *cfg, void **instance,
+                      char *errstr, size_t errstr_size) {
+        return guarded(Info.name, errstr, errstr_size, [&] {
+            check_host(host, ctx);
+            *instance = new Impl(host, ctx, cfg);
+        });
+    }
+
+    static int process(void *instance, const iots_batch_view_t *batch, char *errstr, size_t errstr_size) {
+        return guarded(Info.name, errstr, errstr_size, [&] { self(instance).process(batch); });
+    }
+
+    static int tick(void *instance, int64_t wall_clock_ms) {
+        int result = 0;
+        if (guarded(Info.name, nullptr, 0, [&] { result = self(instance).tick(wall_clock_ms); }) != 0) return 1;
+        return result;
+    }
+
+    // A failure here (an allocation) surfaces at the next process() of that stream.
+    static void on_assign(void *instance, uint32_t stream, int64_t restored_watermark_ms) {
+        (void)guarded(Info.name, nullptr, 0, [&] { self(instance).on_assign(stream, restored_watermark_ms); });
+    }
+
+    static void on_revoke(void *instance, uint32_t stream) {
+        (void)guarded(Info.name, nullptr, 0, [&] { self(instance).on_revoke(stream); });
+    }
+
+    static void checkpoint(void *instance, uint32_t stream, int64_t *oldest_needed_offset, int64_t *watermark_ms) {
+        if (guarded(Info.name, nullptr, 0,
+                    [&] { self(instance).checkpoint(stream, oldest_needed_offset, watermark_ms); }) != 0) {
+            // Unknown state must never let a commit move forward: hold everything back.
+            if (oldest_needed_offset) *oldest_needed_offset = 0;
+        }
+    }
+
+    static int flush(void *instance, int final) {
+        int result = 0;
+        if (guarded(Info.name, nullptr, 0, [&] {
+                if constexpr (requires(Impl &x) { x.flush(int{}); })
+                    result = self(instance).flush(final);
+                else
+                    result = self(instance).flush();
+            }) != 0)
+            return 1;
+        return result;
+    }
+
+    static void destroy(void *instance) { delete static_cast<Impl *>(instance); }
+};
+
+}  // namespace iotstream::plugin
+
+// Defines the plugin's one exported symbol over the given descriptors (static storage).
+#define IOTS_PLUGIN_DESCRIPTORS(...)                                                               \
+    extern "C" IOTS_PLUGIN_EXPORT const iots_plugin_descriptor_t *const *iots_plugin_descriptors( \
+        uint32_t *count) {                                                                         \
+        static const iots_plugin_descriptor_t *const descriptors[] = {__VA_ARGS__};              \
+        if (count != nullptr) *count = sizeof descriptors / sizeof descriptors[0];                 \
+        return descriptors;                                                                        \
+    }
