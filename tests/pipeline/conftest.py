@@ -210,3 +210,26 @@ def check_windows_complete(actual, expected):
     missing = set(expected) - set(seen)
     assert not missing, f"{len(missing)} windows missing, e.g. {sorted(missing)[:3]}"
     return seen
+
+
+def wait_committed(bootstrap, group, topic, timeout=60.0, stable_s=2.5):
+    """Waits until `group` has committed every partition of `topic` that holds records, and its
+    commits stayed the same for `stable_s` (several commit intervals): the member has caught up
+    and its latest commit (with its latest watermark) has landed."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        md = c.list_topics(topic, timeout=10)
+        parts = [TopicPartition(topic, p) for p in md.topics[topic].partitions]
+        with_data = [tp for tp in parts if c.get_watermark_offsets(tp, timeout=10)[1] > 0]
+        deadline = time.time() + timeout
+        previous, since = None, time.time()
+        while time.time() < deadline:
+            offsets = [tp.offset for tp in c.committed(with_data, timeout=10)]
+            if offsets != previous:
+                previous, since = offsets, time.time()
+            elif all(o >= 0 for o in offsets) and time.time() - since >= stable_s:
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"group {group} did not settle its commits on {topic} within {timeout}s")
+    finally:
+        c.close()

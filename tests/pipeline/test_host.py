@@ -3,7 +3,7 @@ import json
 import time
 
 from conftest import (Broker, HostProcess, check_windows_complete, consume_all, fast_group_config, produce,
-                      readings, run_host, to_records, windows_of)
+                      readings, run_host, to_records, wait_committed, windows_of)
 from reference import tumbling_windows
 
 T0 = 1_767_225_600_000
@@ -91,7 +91,7 @@ def test_three_hosts_share_partitions_and_survive_losing_one(tmp_path):
             time.sleep(0.2)
         assert sum(h.consumed for h in hosts) >= len(part_a)
         assert all(h.consumed > 0 for h in hosts), "every member must own partitions"
-        time.sleep(2.5)  # let each member commit
+        wait_committed(broker.bootstrap, "scale-out", "iot-readings")
 
         victim = max(hosts, key=lambda h: h.consumed)
         victim.kill()  # its partitions move to the others after its session times out

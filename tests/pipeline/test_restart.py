@@ -2,8 +2,10 @@
 missing, none with a partial count (issue 5, at-least-once)."""
 from collections import defaultdict
 
+import time
+
 from conftest import (HostProcess, check_windows_complete, consume_all, fast_group_config, produce, readings,
-                      to_records, windows_of)
+                      to_records, wait_committed, windows_of)
 from reference import tumbling_windows
 
 T0 = 1_767_225_600_000
@@ -28,9 +30,9 @@ def test_killed_host_restarts_from_its_commit_and_completes_windows(broker, tmp_
     produce(broker.bootstrap, to_records(part_a))
     first = HostProcess(*args)
     first.wait_consumed(len(part_a))
-    import time
-    time.sleep(3)  # a commit interval or two: the commit now points into the open window [20 s, 30 s)
-    first.kill()   # SIGKILL: no flush, no commit, no goodbye
+    # Once the commits settle, they point into the open window [20 s, 30 s).
+    wait_committed(broker.bootstrap, "restart", "iot-readings")
+    first.kill()  # SIGKILL: no flush, no commit, no goodbye
     emitted_before_kill = windows_of(consume_all(broker.bootstrap, "iot-windows"))
     assert emitted_before_kill, "windows [0,10) and [10,20) had closed before the kill"
     assert all(w["window_start"] < T0 // 1000 + 20 for w in emitted_before_kill)
