@@ -109,6 +109,13 @@ Consumer::Consumer(const Json &config, Hooks hooks) : hooks_(std::move(hooks)) {
     install_kafka_logging(conf);
     rd_kafka_conf_set_opaque(conf, this);
     rd_kafka_conf_set_rebalance_cb(conf, &Consumer::rebalance_trampoline);
+    // Results of commits sent without waiting (commit(points, false)): failures are logged; the
+    // next commit supersedes them. Served on the polling thread.
+    rd_kafka_conf_set_offset_commit_cb(
+        conf, [](rd_kafka_t *, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *, void *) {
+            if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                logger("consumer")->warn("commit failed (a later commit supersedes it): {}", rd_kafka_err2str(err));
+        });
     char errstr[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (rk == nullptr) {
@@ -297,7 +304,7 @@ TopicPartitions Consumer::assignment() const {
     return to_pairs(list);
 }
 
-void Consumer::commit(const std::vector<CommitPoint> &points) {
+void Consumer::commit(const std::vector<CommitPoint> &points, bool wait) {
     static const auto log = logger("consumer");
     require_open();
     if (points.empty()) return;
@@ -324,8 +331,11 @@ void Consumer::commit(const std::vector<CommitPoint> &points) {
         }
     }
     if (list->cnt == 0) return;
-    rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list.get(), 0);
-    check_partitions(err, list.get(), "commit");
+    rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list.get(), wait ? 0 : 1);
+    if (wait)
+        check_partitions(err, list.get(), "commit");
+    else if (err)
+        throw Error(IOTS_ERR_KAFKA, std::string("commit failed: ") + rd_kafka_err2str(err));
     uint64_t covered = 0;
     {
         std::lock_guard lock(state_mutex_);

@@ -67,7 +67,10 @@ public:
 
     // Commits explicit offsets with optional metadata. Partitions no longer owned are skipped
     // (and logged). Throws Error(IOTS_ERR_KAFKA) when the commit fails.
-    void commit(const std::vector<CommitPoint> &points);
+    // With wait=false the commit is sent without waiting for the broker's answer (requests to the
+    // coordinator stay in order, so a later commit always lands after an earlier one); a failure
+    // is logged by librdkafka's commit callback and the next commit supersedes it.
+    void commit(const std::vector<CommitPoint> &points, bool wait = true);
     // Commits, for every partition in `records`, the offset after its last record there.
     void commit_records(std::span<const MessagePtr> records);
     // Committed offsets (-1 none) and metadata of `parts`.

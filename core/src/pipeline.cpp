@@ -499,7 +499,9 @@ void Pipeline::commit_durable_epochs() {
             // error of ours: the records stay uncommitted and are read again by their next
             // owner, which at-least-once allows. The next epoch's commit supersedes this one.
             try {
-                consumer_->commit(epoch->points);
+                // Between batches the commit is not waited for (a round trip would stall the
+                // processing thread); on revoke and at the end it is (drain_and_commit).
+                consumer_->commit(epoch->points, /*wait=*/draining_);
                 counters_.commits.fetch_add(1, std::memory_order_relaxed);
             } catch (const Error &e) {
                 counters_.commit_failures.fetch_add(1, std::memory_order_relaxed);
@@ -515,7 +517,14 @@ void Pipeline::drain_and_commit(int timeout_ms, const std::vector<uint32_t> &) {
     if (!producer_->flush(timeout_ms))
         logger("pipeline")->warn("outputs not all acknowledged within {} ms; their offsets stay uncommitted",
                                  timeout_ms);
-    commit_durable_epochs();
+    draining_ = true;  // these commits must land before the partitions are given up
+    try {
+        commit_durable_epochs();
+    } catch (...) {
+        draining_ = false;
+        throw;
+    }
+    draining_ = false;
 }
 
 // ---- rebalances -----------------------------------------------------------------------------

@@ -151,7 +151,8 @@ private:
     std::unique_ptr<LiveInstances> live_;
     std::vector<PluginInstance *> execution_order_;
     bool order_dirty_ = true;
-    int64_t skip_before_ms_ = -1;  // bounded run from a time: records older than this are skipped
+    int64_t skip_before_ms_ = -1;
+    bool draining_ = false;  // inside drain_and_commit(): commits wait for the broker's answer  // bounded run from a time: records older than this are skipped
 
     mutable std::mutex rules_mutex_;
     std::vector<std::string> rule_names_;  // id -> name (at most 64)
