@@ -31,6 +31,7 @@
 #include <unordered_map>
 
 #include "../support/compact_id.hpp"
+#include "../support/field_columns.hpp"
 #include "../support/flat_index.hpp"
 #include "../support/paged_pool.hpp"
 #include "../support/plugin_adapter.hpp"
@@ -178,24 +179,14 @@ public:
                               std::to_string(interval_ms_));
         output_ = iotstream::plugin::config_string(host, cfg, "output");
         if (output_.empty()) throw PluginError("config key 'output' must not be empty");
-        for (int f = 0; f < kFieldCount; ++f) {
-            field_columns_[f] = host->field_index(ctx, kFieldNames[f]);
-            if (field_columns_[f] < 0)
-                log(iotstream::plugin::kLogWarn, std::string("field '") + kFieldNames[f] +
-                                              "' is not in the decoder schema; its average "
-                                              "will be null");
-        }
+        for (const char *field : field_columns_.resolve(host, ctx, kFieldNames))
+            log(iotstream::plugin::kLogWarn,
+                std::string("field '") + field + "' is not in the decoder schema; its average will be null");
     }
 
     void process(const iots_batch_view_t *batch) {
         const double *columns[kFieldCount];
-        for (int f = 0; f < kFieldCount; ++f) {
-            int column = field_columns_[f];
-            if (column >= 0 && static_cast<uint32_t>(column) >= batch->field_count)
-                throw PluginError(std::string("field '") + kFieldNames[f] + "' column " +
-                                  std::to_string(column) + " is not in the batch");
-            columns[f] = column >= 0 ? batch->fields[column] : nullptr;
-        }
+        field_columns_.bind(batch, columns);
         // Records go through in chunks: hash every id and prefetch its index bucket, then find
         // the slots and prefetch them, then add. A chunk's cache misses overlap instead of
         // stalling one after another (100K sensors' state is far larger than the L2 cache).
@@ -395,7 +386,7 @@ private:
     iots_host_ctx_t *ctx_;
     int64_t interval_ms_ = 0;
     std::string output_;
-    int field_columns_[kFieldCount] = {-1, -1, -1};
+    iotstream::plugin::FieldColumns<kFieldCount> field_columns_;
     int64_t schedule_start_ms_ = IOTS_NO_VALUE;  // the first tick: emission phases count from it
     std::unordered_map<uint32_t, std::unique_ptr<StreamSums>> streams_;
     JsonWriter writer_;

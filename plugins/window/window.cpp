@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "../support/compact_id.hpp"
+#include "../support/field_columns.hpp"
 #include "../support/flat_index.hpp"
 #include "../support/paged_pool.hpp"
 #include "../support/plugin_adapter.hpp"
@@ -267,24 +268,14 @@ class WindowStage {
 public:
     WindowStage(const iots_host_api_t *host, iots_host_ctx_t *ctx, const iots_config_t *cfg)
         : host_(host), ctx_(ctx), settings_(read_settings(host, cfg)) {
-        for (int f = 0; f < kFieldCount; ++f) {
-            field_columns_[f] = host->field_index(ctx, kFieldNames[f]);
-            if (field_columns_[f] < 0)
-                log(iotstream::plugin::kLogWarn,
-                    std::string("field '") + kFieldNames[f] +
-                        "' is not in the decoder schema; its window statistics will be null");
-        }
+        for (const char *field : field_columns_.resolve(host, ctx, kFieldNames))
+            log(iotstream::plugin::kLogWarn,
+                std::string("field '") + field + "' is not in the decoder schema; its window statistics will be null");
     }
 
     void process(const iots_batch_view_t *batch) {
         const double *columns[kFieldCount];
-        for (int f = 0; f < kFieldCount; ++f) {
-            int column = field_columns_[f];
-            if (column >= 0 && static_cast<uint32_t>(column) >= batch->field_count)
-                throw PluginError(std::string("field '") + kFieldNames[f] + "' column " +
-                                  std::to_string(column) + " is not in the batch");
-            columns[f] = column >= 0 ? batch->fields[column] : nullptr;
-        }
+        field_columns_.bind(batch, columns);
         // Records go through in chunks: hash every id and prefetch its index bucket, then find
         // the sensors and prefetch each one's newest window, then apply the records strictly in
         // order. A chunk's cache misses overlap instead of stalling one after another (100K
@@ -739,7 +730,7 @@ private:
     const iots_host_api_t *host_;
     iots_host_ctx_t *ctx_;
     Settings settings_;
-    int field_columns_[kFieldCount] = {-1, -1, -1};
+    iotstream::plugin::FieldColumns<kFieldCount> field_columns_;
     std::unordered_map<uint32_t, std::unique_ptr<StreamWindows>> streams_;
     const char *rule_names_[64] = {};
     JsonWriter writer_;
