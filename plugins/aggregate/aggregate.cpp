@@ -413,4 +413,4 @@ const iots_plugin_descriptor_t kDescriptor = iotstream::plugin::PluginAdapter<Ag
 
 }  // namespace
 
-IOTS_PLUGIN_DESCRIPTORS(&kDescriptor)
+IOTS_PLUGIN_DEFINE(&kDescriptor);

@@ -149,4 +149,4 @@ const iots_plugin_descriptor_t kDescriptor = iotstream::plugin::PluginAdapter<An
 
 }  // namespace
 
-IOTS_PLUGIN_DESCRIPTORS(&kDescriptor)
+IOTS_PLUGIN_DEFINE(&kDescriptor);

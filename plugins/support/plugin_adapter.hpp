@@ -29,9 +29,7 @@ class PluginAdapter {
 public:
     static constexpr iots_plugin_descriptor_t descriptor() {
         return {
-            .struct_size = sizeof(iots_plugin_descriptor_t),
-            .abi_major = IOTS_PLUGIN_ABI_MAJOR,
-            .abi_minor = IOTS_PLUGIN_ABI_MINOR,
+            IOTS_DESCRIPTOR_HEADER(iots_plugin_descriptor_t),
             .name = Info.name,
             .version = Info.version,
             .description = Info.description,
@@ -122,12 +120,3 @@ private:
 };
 
 }  // namespace iotstream::plugin
-
-// Defines the plugin's one exported symbol over the given descriptors (static storage).
-#define IOTS_PLUGIN_DESCRIPTORS(...)                                                               \
-    extern "C" IOTS_PLUGIN_EXPORT const iots_plugin_descriptor_t *const *iots_plugin_descriptors( \
-        uint32_t *count) {                                                                         \
-        static const iots_plugin_descriptor_t *const descriptors[] = {__VA_ARGS__};              \
-        if (count != nullptr) *count = sizeof descriptors / sizeof descriptors[0];                 \
-        return descriptors;                                                                        \
-    }

@@ -58,7 +58,7 @@ inline void check_host(const iots_host_api_t *host, iots_host_ctx_t *ctx) {
     if (host->abi_major != IOTS_PLUGIN_ABI_MAJOR)
         throw PluginError("host plugin ABI major " + std::to_string(host->abi_major) +
                           ", plugin built for " + std::to_string(IOTS_PLUGIN_ABI_MAJOR));
-    if (host->struct_size < offsetof(iots_host_api_t, field_index) + sizeof(host->field_index))
+    if (!IOTS_HAS_FIELD(host, field_index))
         throw PluginError("host table too small (" + std::to_string(host->struct_size) +
                           " bytes)");
     (void)ctx;

@@ -760,4 +760,4 @@ const iots_plugin_descriptor_t kDescriptor = iotstream::plugin::PluginAdapter<Wi
 
 }  // namespace
 
-IOTS_PLUGIN_DESCRIPTORS(&kDescriptor)
+IOTS_PLUGIN_DEFINE(&kDescriptor);

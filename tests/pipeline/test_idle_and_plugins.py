@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import time
 
+import pytest
+
 from conftest import PLUGIN_DIR, SOURCE, HostProcess, consume_all, envelope, produce, windows_of
 
 GOOD = {"temperature": 21.5, "humidity": 40.0, "pressure": 1010.0, "battery_level": 80.0}
@@ -42,38 +44,50 @@ def private_plugin_dir(tmp_path):
     return folder
 
 
-def test_c_rule_plugin_dropped_into_a_running_host_fires(broker, tmp_path):
+# Each example rule from the guide, with one sensor's readings that make it fire and the alert
+# expected: spike_rule needs a jump of 9 degrees (its default limit is 5), minimal_rule a reading
+# above its default threshold of 50.
+EXAMPLE_RULES = {
+    "spike_rule": ([("2026-01-01T00:00:02Z", 21.5), ("2026-01-01T00:00:03Z", 30.5)], ("temperature_spike", 9.0)),
+    "minimal_rule": ([("2026-01-01T00:00:02Z", 21.5), ("2026-01-01T00:00:03Z", 50.5)], ("above_threshold", 50.5)),
+}
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLE_RULES))
+def test_c_rule_plugin_dropped_into_a_running_host_fires(broker, tmp_path, example):
     folder = private_plugin_dir(tmp_path)
-    host = HostProcess("--bootstrap", broker.bootstrap, "--no-generate", "--group", "hot", "--window-size", "60",
-                       "--show-windows", "0", "--run-for", "600", plugins=folder)
+    readings, expected = EXAMPLE_RULES[example]
+    host = HostProcess("--bootstrap", broker.bootstrap, "--no-generate", "--group", f"hot-{example}",
+                       "--window-size", "60", "--show-windows", "0", "--run-for", "600", plugins=folder)
     try:
         produce(broker.bootstrap, [("s1", envelope("s1", "2026-01-01T00:00:01Z", GOOD))])
         host.wait_consumed(1)
 
         # Compile the example exactly as its guide says, against the public header only, then
         # rename it into place (an atomic drop).
-        built = tmp_path / "spike_rule.so"
+        built = tmp_path / f"{example}.so"
         subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC",
                         f"-I{SOURCE / 'core' / 'include'}", "-o", str(built),
-                        str(SOURCE / "docs" / "examples" / "rule_plugin" / "spike_rule.c")], check=True)
+                        str(SOURCE / "docs" / "examples" / "rule_plugin" / f"{example}.c")], check=True)
         os.chmod(built, 0o755)
-        os.rename(built, folder / "spike_rule.so")
+        os.rename(built, folder / f"{example}.so")
         dropped = time.time()
 
-        # Each attempt is a new sensor jumping by 9 degrees between consecutive readings (the
-        # spike rule's default limit is 5). Attempts go on until the rule is live and fires.
+        # Each attempt is a new sensor with readings that make the example fire; attempts go on
+        # until the rule is live and fires.
         alerts, attempt = [], 0
         while not alerts and time.time() - dropped < 20:
             attempt += 1
-            sensor = f"spiky-{attempt}"
-            produce(broker.bootstrap, [(sensor, envelope(sensor, "2026-01-01T00:00:02Z", GOOD)),
-                                       (sensor, envelope(sensor, "2026-01-01T00:00:03Z", dict(GOOD, temperature=30.5)))])
+            sensor = f"{example}-{attempt}"
+            produce(broker.bootstrap, [(sensor, envelope(sensor, at, dict(GOOD, temperature=t))) for at, t in readings])
             time.sleep(0.5)
-            alerts = [json.loads(v) for _, v, _ in consume_all(broker.bootstrap, "iot-alerts", timeout=3, idle=0.5)]
+            alerts = [a for a in (json.loads(v) for _, v, _ in consume_all(broker.bootstrap, "iot-alerts", timeout=3,
+                                                                             idle=0.5))
+                      if a["rule"] == expected[0]]
         assert alerts, "the dropped rule never fired"
         assert time.time() - dropped < 10, "the plugin went live too slowly"
-        assert {(a["rule"], a["value"]) for a in alerts} == {("temperature_spike", 9.0)}
-        assert len({a["sensor_id"] for a in alerts}) == len(alerts)  # one alert per spiking sensor
+        assert {(a["rule"], a["value"]) for a in alerts} == {expected}
+        assert len({a["sensor_id"] for a in alerts}) == len(alerts)  # one alert per sensor
     finally:
         assert host.stop() == 0, host.output()
 

@@ -10,12 +10,32 @@
  *     IOTS_PLUGIN_EXPORT const iots_plugin_descriptor_t *const *
  *     iots_plugin_descriptors(uint32_t *count);
  *
- * returning an array of `*count` descriptors with static storage duration.
+ * returning an array of `*count` descriptors. IOTS_PLUGIN_DEFINE() writes it. A whole rule:
+ *
+ *     static const iots_plugin_descriptor_t my_rule = {
+ *         IOTS_DESCRIPTOR_HEADER(iots_plugin_descriptor_t),
+ *         .name = "my_rule", .version = "1.0.0", .kind = IOTS_PLUGIN_RULE,
+ *         IOTS_CONFIG_KEYS(my_keys),
+ *         .create = my_create, .process = my_process, .destroy = my_destroy,
+ *     };
+ *     IOTS_PLUGIN_DEFINE(&my_rule);
+ *
+ * Designated initializers leave every callback not named NULL, and NULL means "not needed".
+ *
+ * Lifetimes: the descriptors, the array returned by the entry symbol, and everything they point
+ * to (name, version, description, the config key table and its strings) must stay valid and
+ * unchanged while the library is loaded: static storage, as above. The host reads them at any
+ * time and keeps the library loaded as long as it holds any of them.
  *
  * Versioning (as GStreamer, OBS and DuckDB do): every descriptor begins with struct_size,
  * abi_major, abi_minor. The host rejects a different major, a minor newer than its own, and a
- * struct_size too small to hold the callbacks that the descriptor's minor requires. Fields are
- * only ever appended; a host copies struct_size bytes into a zeroed descriptor of its own.
+ * struct_size too small to hold the callbacks that the descriptor's minor requires. A host
+ * copies struct_size bytes into a zeroed descriptor of its own.
+ *
+ * The one rule for growing the ABI: fields are only appended, at the end of a struct, with a
+ * new minor; a zero in a new field means "as the previous minor did". Whoever reads a struct
+ * from the other side checks that the field is inside the sender's struct_size first
+ * (IOTS_HAS_FIELD), e.g. a plugin before calling a host function newer than ABI 1.0.
  *
  * Threading: every call to one plugin instance (create, process, tick, on_assign, on_revoke,
  * checkpoint, flush, destroy) is made from one pipeline thread, one at a time; an instance
@@ -47,6 +67,27 @@ extern "C" {
 #else
 #define IOTS_PLUGIN_EXPORT
 #endif
+
+#ifdef __cplusplus
+#define IOTS_PLUGIN_EXTERN_C extern "C"
+#else
+#define IOTS_PLUGIN_EXTERN_C
+#endif
+
+/**
+ * Designated initializers for the version header every versioned struct begins with:
+ * `struct_size = sizeof(type)` and the ABI of this header.
+ */
+#define IOTS_DESCRIPTOR_HEADER(type) \
+    .struct_size = sizeof(type), .abi_major = IOTS_PLUGIN_ABI_MAJOR, .abi_minor = IOTS_PLUGIN_ABI_MINOR
+
+/**
+ * Non-zero when `field` lies inside the struct_size that the other side of the ABI wrote into
+ * *ptr, i.e. when an appended field may be read: IOTS_HAS_FIELD(host, field_index).
+ */
+#define IOTS_HAS_FIELD(ptr, field)                                                      \
+    ((size_t)((const char *)&(ptr)->field - (const char *)(ptr)) + sizeof((ptr)->field) <= \
+     (size_t)(ptr)->struct_size)
 
 /* ------------------------------------------------------------------------------------------
  * The batch: one poll's decoded readings, as columns. Owned by the host; borrowed by the
@@ -174,9 +215,9 @@ typedef struct iots_plugin_descriptor_s {
     uint32_t struct_size;   /**< sizeof(iots_plugin_descriptor_t) as the plugin was built */
     uint16_t abi_major;     /**< IOTS_PLUGIN_ABI_MAJOR the plugin was built against */
     uint16_t abi_minor;     /**< IOTS_PLUGIN_ABI_MINOR the plugin was built against */
-    const char *name;       /**< unique, [a-z0-9_]+ ; static storage */
+    const char *name;       /**< unique, [a-z0-9_]+ (all strings: static storage, see top) */
     const char *version;    /**< the plugin's own version, e.g. "1.2.0" */
-    const char *description;
+    const char *description; /**< one line; may be NULL */
     iots_plugin_kind_t kind;
     const iots_config_key_t *config_keys; /**< static table of config_key_count keys */
     uint32_t config_key_count;
@@ -220,6 +261,34 @@ typedef struct iots_plugin_descriptor_s {
 
 /** The type of the entry symbol. */
 typedef const iots_plugin_descriptor_t *const *(*iots_plugin_entry_fn)(uint32_t *count);
+
+/**
+ * Designated initializers for a descriptor's config key table, from a static array:
+ *     static const iots_config_key_t my_keys[] = {{.name = "threshold", ...}, ...};
+ *     ... IOTS_CONFIG_KEYS(my_keys), ...
+ */
+#define IOTS_CONFIG_KEYS(table) \
+    .config_keys = (table), .config_key_count = (uint32_t)(sizeof(table) / sizeof((table)[0]))
+
+/**
+ * Defines the entry symbol over the given descriptor addresses (static storage), in C or C++:
+ *     IOTS_PLUGIN_DEFINE(&my_rule);
+ *     IOTS_PLUGIN_DEFINE(&first, &second);
+ */
+#define IOTS_PLUGIN_DEFINE(...)                                                                 \
+    IOTS_PLUGIN_EXTERN_C IOTS_PLUGIN_EXPORT const iots_plugin_descriptor_t *const *             \
+    iots_plugin_descriptors(uint32_t *count);                                                   \
+    IOTS_PLUGIN_EXTERN_C IOTS_PLUGIN_EXPORT const iots_plugin_descriptor_t *const *             \
+    iots_plugin_descriptors(uint32_t *count) {                                                  \
+        static const iots_plugin_descriptor_t *const iots_plugin_descriptor_list_[] = {__VA_ARGS__}; \
+        if (count != NULL)                                                                      \
+            *count = (uint32_t)(sizeof iots_plugin_descriptor_list_ /                           \
+                                sizeof iots_plugin_descriptor_list_[0]);                        \
+        return iots_plugin_descriptor_list_;                                                    \
+    }                                                                                           \
+    /* declared once more so that the caller's semicolon ends a declaration */                 \
+    IOTS_PLUGIN_EXTERN_C IOTS_PLUGIN_EXPORT const iots_plugin_descriptor_t *const *             \
+    iots_plugin_descriptors(uint32_t *count)
 
 #ifdef __cplusplus
 }

@@ -225,37 +225,29 @@ static void spike_destroy(void *instance) {
 }
 
 static const iots_config_key_t spike_keys[] = {
-    {"field", IOTS_CONFIG_STRING, "\"temperature\"", "numeric field to watch"},
-    {"max_jump", IOTS_CONFIG_DOUBLE, "5.0", "largest normal change between consecutive readings"},
-    {"max_gap_s", IOTS_CONFIG_INT, "600", "readings further apart (seconds) are not compared"},
-    {"rule", IOTS_CONFIG_STRING, "\"temperature_spike\"", "rule name in alerts"},
+    {.name = "field", .type = IOTS_CONFIG_STRING, .default_json = "\"temperature\"",
+     .help = "numeric field to watch"},
+    {.name = "max_jump", .type = IOTS_CONFIG_DOUBLE, .default_json = "5.0",
+     .help = "largest normal change between consecutive readings"},
+    {.name = "max_gap_s", .type = IOTS_CONFIG_INT, .default_json = "600",
+     .help = "readings further apart (seconds) are not compared"},
+    {.name = "rule", .type = IOTS_CONFIG_STRING, .default_json = "\"temperature_spike\"",
+     .help = "rule name in alerts"},
 };
 
+/* Callbacks not named here are NULL: no timer, no state to restore on assign, no records held
+ * back (any commit is safe), nothing to flush. */
 static const iots_plugin_descriptor_t spike_descriptor = {
-    sizeof(iots_plugin_descriptor_t),
-    IOTS_PLUGIN_ABI_MAJOR,
-    IOTS_PLUGIN_ABI_MINOR,
-    "spike_rule",
-    "1.0.0",
-    "fires when a reading jumps by more than max_jump between consecutive readings of a sensor",
-    IOTS_PLUGIN_RULE,
-    spike_keys,
-    sizeof spike_keys / sizeof spike_keys[0],
-    spike_create,
-    spike_process,
-    NULL, /* tick: nothing to do on a timer */
-    NULL, /* on_assign: state starts empty */
-    spike_on_revoke,
-    NULL, /* checkpoint: holds no records back, so any commit is safe */
-    NULL, /* flush: nothing to emit */
-    spike_destroy,
-    {0},
+    IOTS_DESCRIPTOR_HEADER(iots_plugin_descriptor_t),
+    .name = "spike_rule",
+    .version = "1.0.0",
+    .description = "fires when a reading jumps by more than max_jump between consecutive readings of a sensor",
+    .kind = IOTS_PLUGIN_RULE,
+    IOTS_CONFIG_KEYS(spike_keys),
+    .create = spike_create,
+    .process = spike_process,
+    .on_revoke = spike_on_revoke,
+    .destroy = spike_destroy,
 };
 
-IOTS_PLUGIN_EXPORT const iots_plugin_descriptor_t *const *iots_plugin_descriptors(uint32_t *count);
-
-IOTS_PLUGIN_EXPORT const iots_plugin_descriptor_t *const *iots_plugin_descriptors(uint32_t *count) {
-    static const iots_plugin_descriptor_t *const list[] = {&spike_descriptor};
-    *count = 1;
-    return list;
-}
+IOTS_PLUGIN_DEFINE(&spike_descriptor);
