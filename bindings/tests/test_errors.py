@@ -8,12 +8,21 @@ from iotstream import _native, errors
 
 
 def test_every_core_code_has_its_class_with_the_core_name():
-    for code in range(-1, -14, -1):
+    table = _native.error_table()
+    assert len(table) >= 13  # the codes of ABI 1.0, and any appended since
+    for code, name, description in table:
         exc = errors.error_from_code(code, "why")
-        assert type(exc) is not errors.IotstreamError, code
+        assert type(exc) is not errors.IotstreamError, name
         assert exc.code == code
-        assert type(exc).code_name == _native.err_name(code)
+        assert type(exc).code_name == name == _native.err_name(code)
+        assert description == _native.err_str(code) and description in type(exc).__doc__
         assert str(exc) == "why"
+
+
+def test_error_table_lists_each_code_once_counting_down_from_minus_one():
+    codes = [code for code, _, _ in _native.error_table()]
+    assert codes == list(range(-1, -1 - len(codes), -1))
+    assert len({name for _, name, _ in _native.error_table()}) == len(codes)
 
 
 def test_unknown_code_still_raises_the_base_class():

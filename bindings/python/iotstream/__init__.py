@@ -30,7 +30,9 @@ from __future__ import annotations
 from typing import Union
 
 from . import _native
-from ._client import TOPICS, Batch, Broker, Consumer, DeliveryFailure, Producer, ProducerStats, Record
+from ._broker import Broker
+from ._client import Batch, Consumer, DeliveryFailure, Producer, ProducerStats, Record
+from ._common import TOPICS
 from ._pipeline import (ConfigKey, LoadGenerator, Pipeline, Results, PluginCatalog, PluginInfo, default_plugin_dir,
                         describe_plugins)
 from .errors import (BufferTooSmallError, ConfigError, HandlerError, InternalError, InvalidArgumentError,

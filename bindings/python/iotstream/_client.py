@@ -1,4 +1,4 @@
-"""Embedded broker, producer and consumer."""
+"""Producer and consumer."""
 from __future__ import annotations
 
 import json
@@ -13,121 +13,10 @@ import numpy as np
 from . import _native
 from ._convert import (TimestampLike, data_json, envelope_row, frame_columns, rows_to_frame,
                        timestamps_column, to_epoch_ms)
+from ._common import TOPICS, BootstrapLike, kafka_section, ms
 from .errors import InvalidArgumentError
 
-__all__ = ["Broker", "Producer", "Consumer", "Record", "Batch", "ProducerStats", "DeliveryFailure",
-           "TOPICS"]
-
-#: The iotstream topics: input readings and the pipeline's outputs.
-TOPICS = {"readings": "iot-readings", "windows": "iot-windows", "aggregates": "iot-aggregates",
-          "alerts": "iot-alerts", "dlq": "iot-dlq"}
-
-BootstrapLike = Union[str, "Broker"]
-
-
-def _ms(seconds: Optional[float]) -> int:
-    """Seconds (None: wait forever) as the core's milliseconds (-1: forever)."""
-    if seconds is None:
-        return -1
-    if seconds < 0:
-        raise InvalidArgumentError(f"timeout must be >= 0 seconds or None, got {seconds}")
-    return int(round(seconds * 1000))
-
-
-def _bootstrap(bootstrap: BootstrapLike) -> str:
-    if isinstance(bootstrap, Broker):
-        return bootstrap.bootstrap
-    if isinstance(bootstrap, str) and bootstrap:
-        return bootstrap
-    raise TypeError("bootstrap must be 'host:port[,host:port...]' or an iotstream.Broker")
-
-
-def _kafka_section(bootstrap: BootstrapLike, kafka: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-    section = dict(kafka or {})
-    section.setdefault("bootstrap.servers", _bootstrap(bootstrap))
-    return section
-
-
-class Broker:
-    """An embedded Kafka broker (librdkafka's mock cluster) on loopback, for tests and notebooks.
-
-    Args:
-        topics: topics created up front: a mapping ``{name: partitions}``, or a list of names
-            (each with ``partitions``). None creates the five iotstream topics (:data:`TOPICS`).
-        partitions: partition count for names given as a list.
-        brokers: number of brokers in the cluster (1..16).
-
-    Use it as a context manager, or call :meth:`close`. Other topics are created on first use.
-    The mock broker keeps only about 5 MB of batches per partition; size runs accordingly.
-
-    >>> with iotstream.Broker() as broker:
-    ...     producer = broker.producer()
-    """
-
-    def __init__(self, topics: Union[Mapping[str, int], Sequence[str], None] = None, *,
-                 partitions: int = 8, brokers: int = 1) -> None:
-        config: Dict[str, Any] = {"brokers": brokers}
-        if topics is None:
-            topics = {name: partitions for name in TOPICS.values()}
-        elif not isinstance(topics, Mapping):
-            if isinstance(topics, str):
-                raise TypeError("topics must be a list of names or a {name: partitions} mapping, not a str")
-            topics = {name: partitions for name in topics}
-        config["topics"] = [{"name": name, "partitions": count} for name, count in topics.items()]
-        self._native = _native.Broker(json.dumps(config))
-
-    @property
-    def bootstrap(self) -> str:
-        """Bootstrap servers, "127.0.0.1:PORT[,...]", for any Kafka client."""
-        return self._native.bootstrap
-
-    def create_topic(self, topic: str, partitions: int = 8) -> None:
-        """Creates a topic; KafkaError if it exists with another partition count."""
-        self._native.create_topic(topic, partitions)
-
-    def set_down(self, broker_id: int, down: bool = True) -> None:
-        """Fault injection: takes broker ``broker_id`` (1-based) down, or back up."""
-        self._native.set_down(broker_id, down)
-
-    def set_rtt(self, broker_id: int, rtt_ms: int) -> None:
-        """Fault injection: adds ``rtt_ms`` round-trip time to broker ``broker_id``."""
-        self._native.set_rtt(broker_id, rtt_ms)
-
-    def push_request_errors(self, api_key: int, count: int, kafka_error: int) -> None:
-        """Fault injection: the next ``count`` requests of Kafka API ``api_key`` (0 Produce,
-        1 Fetch, 8 OffsetCommit, ...) fail with Kafka error code ``kafka_error``."""
-        self._native.push_request_errors(api_key, count, kafka_error)
-
-    def producer(self, **options: Any) -> "Producer":
-        """A :class:`Producer` connected to this broker."""
-        return Producer(self, **options)
-
-    def consumer(self, topics: Union[str, Sequence[str]], **options: Any) -> "Consumer":
-        """A :class:`Consumer` of ``topics`` on this broker."""
-        return Consumer(self, topics, **options)
-
-    def pipeline(self, config: Optional[Mapping[str, Any]] = None, **options: Any) -> Any:
-        """An :class:`iotstream.Pipeline` reading from and writing to this broker."""
-        from ._pipeline import Pipeline
-        return Pipeline(config, bootstrap=self, **options)
-
-    @property
-    def closed(self) -> bool:
-        return self._native.closed
-
-    def close(self) -> None:
-        """Stops the broker. Clients still connected see it go away. Idempotent."""
-        self._native.close()
-
-    def __enter__(self) -> "Broker":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"<iotstream.Broker {'closed' if self.closed else self.bootstrap}>"
-
+__all__ = ["Producer", "Consumer", "Record", "Batch", "ProducerStats", "DeliveryFailure"]
 
 @dataclass(frozen=True)
 class ProducerStats:
@@ -166,7 +55,7 @@ class Producer:
     def __init__(self, bootstrap: BootstrapLike, *, topic: str = TOPICS["readings"],
                  queue_full_timeout_ms: Optional[int] = None,
                  kafka: Optional[Mapping[str, Any]] = None) -> None:
-        config: Dict[str, Any] = {"topic": topic, "kafka": _kafka_section(bootstrap, kafka)}
+        config: Dict[str, Any] = {"topic": topic, "kafka": kafka_section(bootstrap, kafka)}
         if queue_full_timeout_ms is not None:
             config["queue_full_timeout_ms"] = queue_full_timeout_ms
         self.topic = topic
@@ -256,7 +145,7 @@ class Producer:
 
     def flush(self, timeout: Optional[float] = 30.0) -> None:
         """Waits until every accepted message is delivered or failed; TimedOutError otherwise."""
-        self._native.flush(_ms(timeout))
+        self._native.flush(ms(timeout))
 
     def stats(self) -> ProducerStats:
         """The producer's counters."""
@@ -272,7 +161,7 @@ class Producer:
 
     def close(self, timeout: Optional[float] = 30.0) -> None:
         """Flushes (up to ``timeout``) and frees the producer. Idempotent."""
-        self._native.close(_ms(timeout))
+        self._native.close(ms(timeout))
 
     def __enter__(self) -> "Producer":
         return self
@@ -358,12 +247,12 @@ class Consumer:
             group_id = f"iotstream-python-{os.getpid()}-{Consumer._instances}-{time.monotonic_ns()}"
         self.group_id = group_id
         config = {"group_id": group_id, "topics": self.topics, "auto_offset_reset": auto_offset_reset,
-                  "kafka": _kafka_section(bootstrap, kafka)}
+                  "kafka": kafka_section(bootstrap, kafka)}
         self._native = _native.Consumer(json.dumps(config))
 
     def poll(self, max_records: int = 10000, timeout: Optional[float] = 1.0) -> Batch:
         """Waits up to ``timeout`` seconds (None: forever) for records; the batch may be empty."""
-        return Batch(self._native.poll(max_records, _ms(timeout)))
+        return Batch(self._native.poll(max_records, ms(timeout)))
 
     def commit(self, batch: Batch) -> None:
         """Commits the offsets after ``batch``'s records, for partitions still assigned."""
@@ -384,7 +273,7 @@ class Consumer:
 
     def lag(self, timeout: float = 5.0) -> List[Dict[str, Any]]:
         """Per-partition position, committed offset, high watermark and lag of the assignment."""
-        return self._native.lag(_ms(timeout))
+        return self._native.lag(ms(timeout))
 
     def stats(self) -> Dict[str, int]:
         """Counters: consumed, committed, commits, redelivered, bytes, rebalances, queue_depth."""

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Union
 
 from . import _native
-from ._client import TOPICS, BootstrapLike, Consumer, _bootstrap, _ms
-from ._convert import rows_to_frame, envelope_row
+from ._client import Consumer
+from ._common import TOPICS, BootstrapLike, bootstrap_servers, ms
+from ._convert import envelope_row, flatten, rows_to_frame
 from .errors import InvalidArgumentError, NotFoundError
 
 __all__ = ["Pipeline", "Results", "LoadGenerator", "PluginInfo", "ConfigKey", "PluginCatalog", "describe_plugins",
@@ -133,7 +134,7 @@ class Pipeline:
             kafka = doc.setdefault("kafka", {})
             if not isinstance(kafka, dict):
                 raise InvalidArgumentError("pipeline config: key 'kafka' must be an object")
-            kafka["bootstrap.servers"] = _bootstrap(bootstrap)
+            kafka["bootstrap.servers"] = bootstrap_servers(bootstrap)
         plugin_dir = default_plugin_dir()
         if plugin_dir is not None and isinstance(doc.get("plugins", {}), dict) and "dir" not in doc.get("plugins", {}):
             doc.setdefault("plugins", {})["dir"] = plugin_dir
@@ -158,7 +159,7 @@ class Pipeline:
         """Stops consuming, closes open windows (if asked), flushes outputs, commits and leaves
         the group. Blocking."""
         try:
-            self._native.stop(close_windows, _ms(timeout))
+            self._native.stop(close_windows, ms(timeout))
         finally:
             self._running = False
 
@@ -180,7 +181,7 @@ class Pipeline:
         """Replays the input from its start position to the end offsets present now, closes all
         windows, flushes outputs, commits and returns :meth:`stats`. Ctrl-C returns control at
         once; the run then finishes in the background before the pipeline can be used again."""
-        self._native.run_bounded(_ms(timeout))
+        self._native.run_bounded(ms(timeout))
         return self.stats()
 
     @property
@@ -196,7 +197,6 @@ class Pipeline:
 
     def counters(self) -> Dict[str, Union[int, float]]:
         """:meth:`stats` flattened to numbers only, e.g. ``{"emitted.windows": 12, ...}``."""
-        from ._convert import flatten
         return {k: v for k, v in flatten(self.stats()).items()
                 if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
@@ -311,7 +311,7 @@ class LoadGenerator:
         if duration is None and count is None:
             raise InvalidArgumentError("give duration (seconds) and/or count (readings)")
         prod: Dict[str, Any] = copy.deepcopy(dict(producer or {}))
-        prod.setdefault("kafka", {})["bootstrap.servers"] = _bootstrap(bootstrap)
+        prod.setdefault("kafka", {})["bootstrap.servers"] = bootstrap_servers(bootstrap)
         config: Dict[str, Any] = {"rate": rate, "sensors": sensors, "threads": threads,
                                   "anomaly_share": anomaly_share, "seed": seed, "topic": topic, "producer": prod}
         if duration is not None:
@@ -326,7 +326,7 @@ class LoadGenerator:
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Waits for the run to end; False if ``timeout`` passed first. Ctrl-C interrupts."""
-        return self._native.wait(_ms(timeout))
+        return self._native.wait(ms(timeout))
 
     def run(self, timeout: Optional[float] = None) -> Dict[str, Any]:
         """start() + wait(); returns :meth:`stats`."""

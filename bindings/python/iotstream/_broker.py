@@ -1,0 +1,92 @@
+"""The embedded broker, and the clients it makes."""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
+
+from . import _native
+from ._client import Consumer, Producer
+from ._common import TOPICS, BootstrapSource
+from ._pipeline import Pipeline
+
+__all__ = ["Broker"]
+
+
+class Broker(BootstrapSource):
+    """An embedded Kafka broker (librdkafka's mock cluster) on loopback, for tests and notebooks.
+
+    Args:
+        topics: topics created up front: a mapping ``{name: partitions}``, or a list of names
+            (each with ``partitions``). None creates the five iotstream topics (:data:`TOPICS`).
+        partitions: partition count for names given as a list.
+        brokers: number of brokers in the cluster (1..16).
+
+    Use it as a context manager, or call :meth:`close`. Other topics are created on first use.
+    The mock broker keeps only about 5 MB of batches per partition; size runs accordingly.
+
+    >>> with iotstream.Broker() as broker:
+    ...     producer = broker.producer()
+    """
+
+    def __init__(self, topics: Union[Mapping[str, int], Sequence[str], None] = None, *,
+                 partitions: int = 8, brokers: int = 1) -> None:
+        config: Dict[str, Any] = {"brokers": brokers}
+        if topics is None:
+            topics = {name: partitions for name in TOPICS.values()}
+        elif not isinstance(topics, Mapping):
+            if isinstance(topics, str):
+                raise TypeError("topics must be a list of names or a {name: partitions} mapping, not a str")
+            topics = {name: partitions for name in topics}
+        config["topics"] = [{"name": name, "partitions": count} for name, count in topics.items()]
+        self._native = _native.Broker(json.dumps(config))
+
+    @property
+    def bootstrap(self) -> str:
+        """Bootstrap servers, "127.0.0.1:PORT[,...]", for any Kafka client."""
+        return self._native.bootstrap
+
+    def create_topic(self, topic: str, partitions: int = 8) -> None:
+        """Creates a topic; KafkaError if it exists with another partition count."""
+        self._native.create_topic(topic, partitions)
+
+    def set_down(self, broker_id: int, down: bool = True) -> None:
+        """Fault injection: takes broker ``broker_id`` (1-based) down, or back up."""
+        self._native.set_down(broker_id, down)
+
+    def set_rtt(self, broker_id: int, rtt_ms: int) -> None:
+        """Fault injection: adds ``rtt_ms`` round-trip time to broker ``broker_id``."""
+        self._native.set_rtt(broker_id, rtt_ms)
+
+    def push_request_errors(self, api_key: int, count: int, kafka_error: int) -> None:
+        """Fault injection: the next ``count`` requests of Kafka API ``api_key`` (0 Produce,
+        1 Fetch, 8 OffsetCommit, ...) fail with Kafka error code ``kafka_error``."""
+        self._native.push_request_errors(api_key, count, kafka_error)
+
+    def producer(self, **options: Any) -> Producer:
+        """A :class:`Producer` connected to this broker."""
+        return Producer(self, **options)
+
+    def consumer(self, topics: Union[str, Sequence[str]], **options: Any) -> Consumer:
+        """A :class:`Consumer` of ``topics`` on this broker."""
+        return Consumer(self, topics, **options)
+
+    def pipeline(self, config: Optional[Mapping[str, Any]] = None, **options: Any) -> Pipeline:
+        """An :class:`iotstream.Pipeline` reading from and writing to this broker."""
+        return Pipeline(config, bootstrap=self, **options)
+
+    @property
+    def closed(self) -> bool:
+        return self._native.closed
+
+    def close(self) -> None:
+        """Stops the broker. Clients still connected see it go away. Idempotent."""
+        self._native.close()
+
+    def __enter__(self) -> "Broker":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<iotstream.Broker {'closed' if self.closed else self.bootstrap}>"
