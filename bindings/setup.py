@@ -2,12 +2,13 @@
 repository root, then places them inside the package:
 
     iotstream/_native.*.so        the extension (RPATH $ORIGIN)
-    iotstream/libiotstream.so.1   the core it links
+    iotstream/libiotstream.so.N   the core it links (N: IOTS_ABI_MAJOR)
     iotstream/plugins/*.so        the stage plugins, found by iotstream.default_plugin_dir()
 
 Environment: IOTSTREAM_CMAKE_ARGS (extra configure arguments), IOTSTREAM_BUILD_JOBS (default 2).
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,18 @@ from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+
+
+def header_number(name: str) -> int:
+    """`#define <name> <number>` from iotstream.h, where the version and ABI numbers are written once."""
+    header = (ROOT / "core" / "include" / "iotstream" / "iotstream.h").read_text()
+    return int(re.search(rf"^#define {name} +(0x[0-9a-fA-F]+|[0-9]+)\b", header, re.M).group(1), 0)
+
+
+def version() -> str:
+    """IOTS_VERSION (hex MM.mm.rr.xx) as major.minor.patch."""
+    number = header_number("IOTS_VERSION")
+    return f"{number >> 24 & 0xff}.{number >> 16 & 0xff}.{number >> 8 & 0xff}"
 
 
 class CMakeExtension(Extension):
@@ -45,7 +58,8 @@ class CMakeBuild(build_ext):
         package = target.parent
         package.mkdir(parents=True, exist_ok=True)
         shutil.copy2(module, target)
-        shutil.copy2((build_dir / "core" / "libiotstream.so.1").resolve(), package / "libiotstream.so.1")
+        soname = f"libiotstream.so.{header_number('IOTS_ABI_MAJOR')}"
+        shutil.copy2((build_dir / "core" / soname).resolve(), package / soname)
         plugins = package / "plugins"
         if plugins.exists():
             shutil.rmtree(plugins)
@@ -54,4 +68,4 @@ class CMakeBuild(build_ext):
             shutil.copy2(plugin, plugins / plugin.name)
 
 
-setup(ext_modules=[CMakeExtension("iotstream._native")], cmdclass={"build_ext": CMakeBuild})
+setup(version=version(), ext_modules=[CMakeExtension("iotstream._native")], cmdclass={"build_ext": CMakeBuild})
