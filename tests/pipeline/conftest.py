@@ -134,9 +134,12 @@ class HostProcess:
         import threading
         self.proc = start_host(*args, plugins=plugins)
         self.lines = []
+        self.err_lines = []  # read on a thread too: a full stderr pipe would block the host
         self.consumed = 0
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        self._err_reader = threading.Thread(target=self._read_err, daemon=True)
+        self._err_reader.start()
 
     def _read(self):
         for line in self.proc.stdout:
@@ -146,13 +149,30 @@ class HostProcess:
             if len(fields) == 9 and fields[0].endswith("s") and fields[3].isdigit():
                 self.consumed = int(fields[3])
 
+    def _read_err(self):
+        for line in self.proc.stderr:
+            self.err_lines.append(line)
+
+    def wait_log(self, predicate, timeout=30, since=0):
+        """Waits for a stderr line (from index `since` on) for which predicate(line) holds;
+        returns its index. Needs --log-level info (or debug) for the library's own lines."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for i in range(since, len(self.err_lines)):
+                if predicate(self.err_lines[i]):
+                    return i
+            if self.proc.poll() is not None:
+                raise AssertionError("host exited while waiting for a log line:\n" + self.output())
+            time.sleep(0.1)
+        raise AssertionError(f"no matching log line within {timeout}s:\n" + self.output())
+
     def wait_consumed(self, n, timeout=60):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.consumed >= n:
                 return
             if self.proc.poll() is not None:
-                raise AssertionError("host exited early:\n" + "".join(self.lines) + self.proc.stderr.read())
+                raise AssertionError("host exited early:\n" + self.output())
             time.sleep(0.2)
         raise AssertionError(f"host consumed {self.consumed} < {n} within {timeout}s:\n" + "".join(self.lines))
 
@@ -168,8 +188,9 @@ class HostProcess:
         return code
 
     def output(self):
-        err = self.proc.stderr.read() if self.proc.poll() is not None else ""
-        return "".join(self.lines) + "\nstderr:\n" + err
+        if self.proc.poll() is not None:
+            self._err_reader.join(timeout=5)
+        return "".join(self.lines) + "\nstderr:\n" + "".join(self.err_lines)
 
 
 def fast_group_config(tmp_path):

@@ -69,3 +69,16 @@ def assert_window_equal(actual, expected, tol=1e-9):
             got = actual[field][stat]
             assert abs(got - value) <= tol * max(1.0, abs(value)), (field, stat, got, value, actual)
     assert sorted(actual["anomalies"]) == expected["anomalies"], (actual, expected)
+
+
+def expected_alerts(rows):
+    """rows: [(sensor_id, event_ms, data)]. The alerts the seed's rules must raise, one per
+    (sensor, rule, event time) hit, as a Counter."""
+    from collections import Counter
+    return Counter((sensor, name, ts) for sensor, ts, data in rows for name, _ in rule_hits(data))
+
+
+def readings_per_sensor(rows):
+    """How many readings each sensor sent: what its aggregate sample counts must sum to."""
+    from collections import Counter
+    return Counter(sensor for sensor, _ts, _data in rows)
