@@ -14,8 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "decoder.hpp"
-#include "timestamp.hpp"
+#include "decode/decoder.hpp"
+#include "decode/timestamp.hpp"
 
 using namespace iotstream;
 

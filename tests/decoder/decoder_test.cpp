@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "decoder.hpp"
-#include "error.hpp"
+#include "common/error.hpp"
+#include "decode/decoder.hpp"
 
 using namespace iotstream;
 

@@ -5,7 +5,7 @@
 #include <ctime>
 #include <string>
 
-#include "timestamp.hpp"
+#include "decode/timestamp.hpp"
 
 using iotstream::format_iso8601_utc;
 using iotstream::parse_iso8601_ms;

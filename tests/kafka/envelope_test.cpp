@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "envelope.hpp"
-#include "error.hpp"
+#include "common/error.hpp"
+#include "kafka/envelope.hpp"
 
 using namespace iotstream;
 using namespace std::chrono;

@@ -20,8 +20,8 @@
 #include <gtest/gtest.h>
 
 #include "iotstream/plugin.h"
-#include "plugin_config.hpp"
-#include "plugin_loader.hpp"
+#include "plugin_host/plugin_config.hpp"
+#include "plugin_host/plugin_loader.hpp"
 
 namespace iotstream::test {
 

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iotstream/plugin.h"
-#include "plugin_config.hpp"
+#include "plugin_host/plugin_config.hpp"
 
 namespace iotstream::test {
 

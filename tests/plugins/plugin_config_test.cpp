@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_host.hpp"
-#include "plugin_config.hpp"
+#include "plugin_host/plugin_config.hpp"
 
 namespace iotstream {
 namespace {

@@ -1,0 +1,73 @@
+// The C API of the pipeline (iotstream.h: iots_pipeline_*).
+#include <cstring>
+
+#include "pipeline/pipeline.hpp"
+
+using namespace iotstream;
+
+struct iots_pipeline_s {
+    std::unique_ptr<Pipeline> pipeline;
+};
+
+namespace {
+iots_err_t write_json_out(const std::string &text, char *buf, size_t buf_size, size_t *needed) {
+    if (needed) *needed = text.size() + 1;
+    if (!buf || buf_size < text.size() + 1) return IOTS_ERR_BUFFER_TOO_SMALL;
+    std::memcpy(buf, text.c_str(), text.size() + 1);
+    return IOTS_OK;
+}
+}  // namespace
+
+extern "C" {
+
+IOTS_EXPORT iots_err_t iots_pipeline_new(const char *config_json, iots_pipeline_t **pipelinep, char *errstr,
+                                         size_t errstr_size) {
+    return guard(errstr, errstr_size, [&] {
+        require_arg(pipelinep, "pipelinep");
+        *pipelinep = nullptr;
+        Json doc = parse_config(config_json, "pipeline config");
+        auto handle = std::make_unique<iots_pipeline_s>();
+        handle->pipeline = std::make_unique<Pipeline>(doc);
+        *pipelinep = handle.release();
+    });
+}
+
+IOTS_EXPORT iots_err_t iots_pipeline_start(iots_pipeline_t *pipeline, char *errstr, size_t errstr_size) {
+    return guard(errstr, errstr_size, [&] {
+        require_arg(pipeline, "pipeline");
+        pipeline->pipeline->start();
+    });
+}
+
+IOTS_EXPORT iots_err_t iots_pipeline_run_bounded(iots_pipeline_t *pipeline, int timeout_ms, char *errstr,
+                                                 size_t errstr_size) {
+    return guard(errstr, errstr_size, [&] {
+        require_arg(pipeline, "pipeline");
+        pipeline->pipeline->run_bounded(timeout_ms);
+    });
+}
+
+IOTS_EXPORT iots_err_t iots_pipeline_stop(iots_pipeline_t *pipeline, int close_windows, int timeout_ms,
+                                          char *errstr, size_t errstr_size) {
+    return guard(errstr, errstr_size, [&] {
+        require_arg(pipeline, "pipeline");
+        pipeline->pipeline->stop(close_windows != 0, timeout_ms);
+    });
+}
+
+IOTS_EXPORT iots_err_t iots_pipeline_stats_json(iots_pipeline_t *pipeline, char *buf, size_t buf_size,
+                                                size_t *needed) {
+    return guard(nullptr, 0, [&] {
+        require_arg(pipeline, "pipeline");
+        return write_json_out(pipeline->pipeline->stats().dump(), buf, buf_size, needed);
+    });
+}
+
+IOTS_EXPORT void iots_pipeline_destroy(iots_pipeline_t *pipeline) {
+    try {
+        delete pipeline;
+    } catch (...) {
+    }
+}
+
+}  // extern "C"

@@ -1,0 +1,131 @@
+// The consumer-group member: the seed's IoTDataConsumer on librdkafka. Polls batches, commits
+// explicit offsets (with optional metadata) only after the caller's work succeeded, rewinds on
+// failure, rebalances cooperatively, pauses for backpressure and reports per-partition lag.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/config.hpp"
+#include "iotstream/iotstream.h"
+
+namespace iotstream {
+
+struct MessageDeleter {
+    void operator()(rd_kafka_message_t *message) const noexcept { rd_kafka_message_destroy(message); }
+};
+// A consumed record, owned. Destroy it before the Consumer, or keep Consumer::shared_handle().
+using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
+using TopicPartitions = std::vector<std::pair<std::string, int32_t>>;
+
+struct PartitionLag {
+    std::string topic;
+    int32_t partition = -1;
+    int64_t position = -1;        // next offset this member will read; -1 unknown
+    int64_t committed = -1;       // last committed offset; -1 none
+    int64_t high_watermark = -1;  // -1 unknown
+    int64_t lag = -1;             // high_watermark - position; -1 unknown
+};
+
+class Consumer {
+public:
+    struct Hooks {  // all called on the polling thread, inside poll() or close()
+        std::function<void(const TopicPartitions &)> on_assign;  // after the partitions are assigned
+        std::function<void(const TopicPartitions &)> on_revoke;  // before giving them up
+    };
+    // Synchronous-commit point: `offset` is the next offset to read (last processed + 1).
+    struct CommitPoint {
+        std::string topic;
+        int32_t partition = -1;
+        int64_t offset = -1;
+        std::string metadata;
+    };
+
+    // `config`: "group_id" (required), "topics", "auto_offset_reset", "kafka". Throws Error.
+    Consumer(const Json &config, Hooks hooks);
+    ~Consumer();  // close()s if needed
+    Consumer(const Consumer &) = delete;
+    Consumer &operator=(const Consumer &) = delete;
+
+    // Replaces the subscription.
+    void subscribe(const std::vector<std::string> &topics);
+    // Up to max_records records: waits up to timeout_ms (< 0: no limit) for the first, then takes
+    // only what is already prefetched. Records of partitions revoked while collecting are dropped
+    // (the next owner reads them from the last commit). Rethrows what a hook threw.
+    std::vector<MessagePtr> poll(size_t max_records, int timeout_ms);
+
+    // Commits explicit offsets with optional metadata. Partitions no longer owned are skipped
+    // (and logged). Throws Error(IOTS_ERR_KAFKA) when the commit fails.
+    // With wait=false the commit is sent without waiting for the broker's answer (requests to the
+    // coordinator stay in order, so a later commit always lands after an earlier one); a failure
+    // is logged by librdkafka's commit callback and the next commit supersedes it.
+    void commit(const std::vector<CommitPoint> &points, bool wait = true);
+    // Commits, for every partition in `records`, the offset after its last record there.
+    void commit_records(std::span<const MessagePtr> records);
+    // Committed offsets (-1 none) and metadata of `parts`.
+    std::vector<CommitPoint> committed(const TopicPartitions &parts, int timeout_ms);
+    // Moves the fetch position of an assigned partition; prefetched records after it are discarded.
+    void seek(const std::string &topic, int32_t partition, int64_t offset, int timeout_ms);
+    // Seeks every still-owned partition in `records` back to its first record there, so they are
+    // delivered again. Returns the number of records that will be redelivered.
+    size_t rewind(std::span<const MessagePtr> records, int timeout_ms);
+
+    // Backpressure: stops/restarts fetching for the whole assignment (partitions assigned while
+    // paused start paused).
+    void pause_all();
+    void resume_all();
+    bool paused() const { return paused_; }
+
+    TopicPartitions assignment() const;
+    // Per-partition lag of the current assignment. Thread-safe.
+    std::vector<PartitionLag> lag(int timeout_ms);
+    // Thread-safe.
+    iots_consumer_stats_t stats() const;
+
+    // Leaves the group (revoking through on_revoke). Idempotent; later calls throw IOTS_ERR_STATE.
+    void close();
+    bool closed() const { return closed_; }
+    rd_kafka_t *handle() { return rk_.get(); }
+    // Keeps the client alive while records polled from it are still around.
+    std::shared_ptr<rd_kafka_t> shared_handle() const { return rk_; }
+
+private:
+    struct PartitionState {
+        int64_t position = -1;     // next offset to hand out, from what poll() returned
+        int64_t commit_base = -1;  // first offset not yet covered by a commit
+    };
+    using PartitionKey = std::pair<std::string, int32_t>;
+
+    static void rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                     rd_kafka_topic_partition_list_t *partitions, void *opaque);
+    void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *partitions);
+    void require_open() const;
+    void set_paused(bool paused);
+
+    std::shared_ptr<rd_kafka_t> rk_;
+    rd_kafka_queue_t *consumer_queue_ = nullptr;  // for the queue_depth gauge
+    Hooks hooks_;
+    bool closed_ = false;
+    bool paused_ = false;
+    bool reset_to_earliest_ = true;  // where an uncommitted partition starts: low or high watermark
+    std::exception_ptr hook_error_;            // thrown by a hook inside librdkafka; rethrown by poll()
+    std::vector<MessagePtr> *collecting_ = nullptr;  // the batch poll() is filling, if any
+
+    mutable std::mutex state_mutex_;
+    std::map<PartitionKey, PartitionState> partitions_;
+
+    std::atomic<uint64_t> consumed_{0}, committed_{0}, commits_{0}, redelivered_{0}, bytes_{0}, rebalances_{0};
+};
+
+}  // namespace iotstream

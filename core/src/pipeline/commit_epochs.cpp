@@ -1,0 +1,100 @@
+// Sealing epochs with their commit points and committing them in order once durable.
+#include "pipeline/commit_epochs.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "common/log.hpp"
+#include "pipeline/pipeline.hpp"
+
+namespace iotstream {
+
+namespace {
+constexpr const char *kWatermarkMetadataPrefix = "iotstream:wm=";
+}  // namespace
+
+std::string watermark_metadata(int64_t watermark_ms) {
+    return watermark_ms == IOTS_NO_VALUE ? std::string() : kWatermarkMetadataPrefix + std::to_string(watermark_ms);
+}
+
+int64_t parse_watermark_metadata(const std::string &metadata) {
+    if (metadata.rfind(kWatermarkMetadataPrefix, 0) != 0) return IOTS_NO_VALUE;
+    int64_t value = 0;
+    const char *begin = metadata.data() + std::strlen(kWatermarkMetadataPrefix);
+    const char *end = metadata.data() + metadata.size();
+    auto [ptr, ec] = std::from_chars(begin, end, value);
+    return ec == std::errc() && ptr == end ? value : IOTS_NO_VALUE;
+}
+
+std::vector<Consumer::CommitPoint> Pipeline::commit_points(const std::vector<uint32_t> &ids) {
+    std::vector<Consumer::CommitPoint> points;
+    for (uint32_t id : ids) {
+        Stream &stream = streams_[id];
+        if (!stream.assigned || stream.next_offset < 0) continue;
+        int64_t offset = stream.next_offset;
+        int64_t watermark = IOTS_NO_VALUE;
+        for (PluginInstance *instance : execution_order_) {
+            PluginInstance::Checkpoint cp = instance->checkpoint(id);
+            if (cp.oldest_needed_offset != IOTS_NO_VALUE) offset = std::min(offset, cp.oldest_needed_offset);
+            if (cp.watermark_ms != IOTS_NO_VALUE)
+                watermark = watermark == IOTS_NO_VALUE ? cp.watermark_ms : std::min(watermark, cp.watermark_ms);
+        }
+        if (watermark != IOTS_NO_VALUE) stream.watermark_ms = watermark;
+        points.push_back({stream.topic, stream.partition, offset, watermark_metadata(stream.watermark_ms)});
+    }
+    return points;
+}
+
+void Pipeline::seal_epoch() {
+    std::vector<uint32_t> ids;
+    for (uint32_t id = 0; id < streams_.size(); ++id)
+        if (streams_[id].assigned) ids.push_back(id);
+    open_epoch_->points = commit_points(ids);
+    CommitEpoch *sealed = open_epoch_.get();
+    sealed_epochs_.push_back(std::move(open_epoch_));
+    open_epoch_ = std::make_unique<CommitEpoch>();
+    sealed->outstanding.fetch_sub(1, std::memory_order_acq_rel);  // closes it
+    last_seal_ = std::chrono::steady_clock::now();
+}
+
+void Pipeline::commit_durable_epochs() {
+    while (!sealed_epochs_.empty() && sealed_epochs_.front()->outstanding.load(std::memory_order_acquire) == 0) {
+        std::unique_ptr<CommitEpoch> epoch = std::move(sealed_epochs_.front());
+        sealed_epochs_.pop_front();
+        if (epoch->delivery_failed)
+            throw Error(IOTS_ERR_KAFKA, "an output record could not be delivered; nothing after the last commit is "
+                                        "committed (the records will be processed again on restart)");
+        if (!epoch->points.empty()) {
+            // A commit refused during a rebalance (stale generation, unknown member) is not an
+            // error of ours: the records stay uncommitted and are read again by their next
+            // owner, which at-least-once allows. The next epoch's commit supersedes this one.
+            try {
+                // Between batches the commit is not waited for (a round trip would stall the
+                // processing thread); on revoke and at the end it is (drain_and_commit).
+                consumer_->commit(epoch->points, /*wait=*/draining_);
+                counters_.commits.fetch_add(1, std::memory_order_relaxed);
+            } catch (const Error &e) {
+                counters_.commit_failures.fetch_add(1, std::memory_order_relaxed);
+                logger("pipeline")->warn("commit skipped: {}", e.what());
+            }
+        }
+        counters_.committed_epochs.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+void Pipeline::drain_and_commit(int timeout_ms, const std::vector<uint32_t> &) {
+    seal_epoch();
+    if (!producer_->flush(timeout_ms))
+        logger("pipeline")->warn("outputs not all acknowledged within {} ms; their offsets stay uncommitted",
+                                 timeout_ms);
+    draining_ = true;  // these commits must land before the partitions are given up
+    try {
+        commit_durable_epochs();
+    } catch (...) {
+        draining_ = false;
+        throw;
+    }
+    draining_ = false;
+}
+}  // namespace iotstream

@@ -1,0 +1,257 @@
+// The runner: builds the clients and plugin instances, then consume -> decode -> stages,
+// tick and seal on the processing thread; start/stop and the end of a run.
+#include "pipeline/pipeline.hpp"
+
+#include "common/clock.hpp"
+#include "common/log.hpp"
+#include "pipeline/commit_epochs.hpp"
+#include "pipeline/host_table.hpp"
+
+namespace iotstream {
+
+namespace {
+constexpr int kTickIntervalMs = 100;
+constexpr int kPluginPollIntervalMs = 250;
+}  // namespace
+
+Pipeline::Pipeline(const Json &document)
+    : config_(PipelineConfig::from_json(document)), host_api_(make_host_api()) {
+    schema_ = std::make_shared<const DecoderSchema>(DecoderSchema::from_json(config_.decoder, "pipeline config: decoder"));
+    decoder_ = std::make_unique<Decoder>(schema_);
+    open_epoch_ = std::make_unique<CommitEpoch>();
+    rule_names_.reserve(kMaxRules);  // rule_name() hands out pointers into these strings
+
+    build_clients();
+
+    plugins_ = std::make_unique<PluginDirectory>(config_.plugin_dir);
+    live_ = std::make_unique<LiveInstances>([this](const PluginRef &plugin) { return make_instance(plugin); });
+    live_->add(plugins_->plugins());
+    // A configured stage that is not live is an error now, with the reason it is not.
+    for (const StageSpec &spec : config_.stages) {
+        if (live_->find(spec.plugin)) continue;
+        if (PluginRef plugin = plugins_->find(spec.plugin)) (void)make_instance(plugin);  // throws its reason
+        std::string why = "stage '" + spec.plugin + "' has no plugin in " + config_.plugin_dir.string();
+        for (const PluginRejection &rejection : plugins_->rejections()) why += "; rejected: " + rejection.reason;
+        throw Error(IOTS_ERR_PLUGIN, why);
+    }
+    refresh_execution_order();
+}
+
+Pipeline::~Pipeline() {
+    try {
+        if (running_) stop(false, 10000);
+    } catch (...) {
+    }
+    live_.reset();  // instances go before the contexts and clients they use
+    consumer_.reset();
+    producer_.reset();
+}
+
+void Pipeline::build_clients() {
+    Json producer_config = client_config(config_.producer, config_.kafka, "producer");
+    // Outputs are idempotent (no duplicates from retries) and block rather than fail when the
+    // local queue is full: backpressure reaches the consumer instead of losing results.
+    Json &pk = producer_config["kafka"];
+    if (!pk.contains("enable.idempotence")) pk["enable.idempotence"] = true;
+    if (!pk.contains("linger.ms")) pk["linger.ms"] = 2;  // alerts are latency-sensitive
+    if (!pk.contains("compression.type")) pk["compression.type"] = "lz4";
+    if (!producer_config.contains("queue_full_timeout_ms")) producer_config["queue_full_timeout_ms"] = 120000;
+    producer_ = std::make_unique<Producer>(producer_config,
+                                           [this](const iots_delivery_report_t &report) { on_delivery(report); });
+
+    Json consumer_config = client_config(config_.consumer, config_.kafka, "consumer");
+    consumer_config["group_id"] = config_.group_id;
+    consumer_config["auto_offset_reset"] = config_.auto_offset_reset;
+    Consumer::Hooks hooks;
+    hooks.on_assign = [this](const TopicPartitions &parts) { on_assign(parts); };
+    hooks.on_revoke = [this](const TopicPartitions &parts) { on_revoke(parts); };
+    consumer_ = std::make_unique<Consumer>(consumer_config, std::move(hooks));
+}
+
+std::unique_ptr<PluginInstance> Pipeline::make_instance(const PluginRef &plugin) {
+    const std::string name(plugin->name());
+    const StageSpec *spec = nullptr;
+    for (const StageSpec &s : config_.stages)
+        if (s.plugin == name) spec = &s;
+    Json config = Json::object();
+    if (spec) {
+        config = spec->config;
+    } else if (plugin->is_rule()) {  // every rule plugin in the folder joins the rules stage
+        if (auto it = config_.rule_configs.find(name); it != config_.rule_configs.end()) config = it->second;
+    } else {
+        logger("pipeline")->info("plugin {} is loaded but not a stage of this pipeline", plugin->label());
+        return nullptr;
+    }
+    auto ctx = std::make_unique<iots_host_ctx_s>(iots_host_ctx_s{this, name, logger("plugin." + name)});
+    auto instance = std::make_unique<PluginInstance>(plugin, config, &host_api_, ctx.get());
+    for (uint32_t id = 0; id < streams_.size(); ++id)
+        if (streams_[id].assigned) instance->on_assign(id, streams_[id].watermark_ms);
+    contexts_.push_back(std::move(ctx));
+    order_dirty_ = true;
+    return instance;
+}
+
+void Pipeline::refresh_execution_order() {
+    execution_order_.clear();
+    std::vector<PluginInstance *> rules;
+    for (const auto &instance : live_->instances())
+        if (instance->plugin().is_rule()) rules.push_back(instance.get());
+    bool rules_placed = false;
+    for (const StageSpec &spec : config_.stages) {
+        PluginInstance *instance = live_->find(spec.plugin);
+        if (!instance) continue;
+        if (instance->plugin().is_rule()) {
+            if (!rules_placed) execution_order_.insert(execution_order_.end(), rules.begin(), rules.end());
+            rules_placed = true;
+        } else {
+            execution_order_.push_back(instance);
+        }
+    }
+    // Without a rule stage in the list, rules run first so every stage sees their anomalies.
+    if (!rules_placed) execution_order_.insert(execution_order_.begin(), rules.begin(), rules.end());
+    order_dirty_ = false;
+}
+
+uint32_t Pipeline::stream_id(const std::string &topic, int32_t partition) {
+    auto key = std::make_pair(topic, partition);
+    if (auto it = stream_ids_.find(key); it != stream_ids_.end()) return it->second;
+    auto id = static_cast<uint32_t>(streams_.size());
+    streams_.push_back(Stream{topic, partition});
+    stream_ids_.emplace(std::move(key), id);
+    return id;
+}
+
+// ---- the processing loop --------------------------------------------------------------------
+
+void Pipeline::poll_plugins(bool force) {
+    auto now = std::chrono::steady_clock::now();
+    if (!config_.watch_plugins && !force) return;
+    if (!force && now - last_plugin_poll_ < std::chrono::milliseconds(kPluginPollIntervalMs)) return;
+    last_plugin_poll_ = now;
+    std::vector<PluginEvent> events = plugins_->poll();
+    if (events.empty()) return;
+    LiveInstances::Report report = live_->apply(events);
+    counters_.plugin_swaps.fetch_add(report.added + report.replaced + report.removed, std::memory_order_relaxed);
+    order_dirty_ = true;
+}
+
+void Pipeline::tick_stages(bool force) {
+    auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_tick_ < std::chrono::milliseconds(kTickIntervalMs)) return;
+    last_tick_ = now;
+    int64_t wall = wall_clock_ms();
+    for (PluginInstance *instance : execution_order_)
+        if (instance->has_tick()) instance->tick(wall);
+}
+
+void Pipeline::process_batch(std::vector<MessagePtr> &messages) {
+    raw_.clear();
+    batch_messages_.clear();
+    const rd_kafka_topic_t *last_rkt = nullptr;
+    int32_t last_partition = -1;
+    uint32_t id = 0;
+    uint64_t bytes = 0;
+    uint64_t skipped = 0;
+    for (const MessagePtr &m : messages) {
+        if (m->rkt != last_rkt || m->partition != last_partition) {  // records come in runs
+            id = stream_id(rd_kafka_topic_name(m->rkt), m->partition);
+            last_rkt = m->rkt;
+            last_partition = m->partition;
+        }
+        if (skip_before_ms_ >= 0 && rd_kafka_message_timestamp(m.get(), nullptr) < skip_before_ms_) {
+            streams_[id].next_offset = m->offset + 1;  // read, before the bounded run's start time
+            ++skipped;
+            continue;
+        }
+        raw_.push_back(RawRecord{static_cast<const char *>(m->payload), m->payload ? m->len : 0, id, m->offset});
+        batch_messages_.push_back(m.get());
+        bytes += m->len;
+    }
+    counters_.consumed.fetch_add(messages.size() - skipped, std::memory_order_relaxed);
+    counters_.skipped_before_start.fetch_add(skipped, std::memory_order_relaxed);
+    counters_.bytes_consumed.fetch_add(bytes, std::memory_order_relaxed);
+
+    decoder_->decode(raw_, batch_);
+    for (const Rejection &rejection : batch_.rejections())
+        dead_letter_message(*batch_messages_[rejection.input_index], rejection.reason, rejection.detail);
+    counters_.decode_rejected.fetch_add(batch_.rejections().size(), std::memory_order_relaxed);
+    counters_.decoded.fetch_add(batch_.size(), std::memory_order_relaxed);
+
+    if (batch_.size() > 0)
+        for (PluginInstance *instance : execution_order_) instance->process(batch_.view());
+
+    for (const RawRecord &record : raw_) streams_[record.stream].next_offset = record.offset + 1;
+    counters_.batches.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool Pipeline::process_once(int poll_timeout_ms) {
+    poll_plugins(false);
+    if (order_dirty_) refresh_execution_order();
+    std::vector<MessagePtr> messages = consumer_->poll(config_.max_batch, poll_timeout_ms);
+    if (order_dirty_) refresh_execution_order();  // a rebalance inside poll() may add instances
+    if (!messages.empty()) process_batch(messages);
+    tick_stages(false);
+    if (std::chrono::steady_clock::now() - last_seal_ >= std::chrono::milliseconds(config_.commit_interval_ms))
+        seal_epoch();
+    commit_durable_epochs();
+    return !messages.empty();
+}
+
+void Pipeline::fail(const std::string &message) {
+    logger("pipeline")->error("pipeline stopped: {}", message);
+    std::lock_guard lock(stats_mutex_);
+    if (error_.empty()) error_ = message;
+    failed_ = true;
+}
+
+void Pipeline::finish(bool close_windows, int timeout_ms) {
+    if (finished_) return;
+    finished_ = true;
+    if (!failed_) {
+        try {
+            for (PluginInstance *instance : execution_order_) instance->flush(close_windows);
+            drain_and_commit(timeout_ms, {});
+        } catch (const std::exception &e) {
+            fail(e.what());
+        }
+    }
+    try {
+        consumer_->close();  // leaves the group
+    } catch (const std::exception &e) {
+        logger("pipeline")->warn("leaving the group: {}", e.what());
+    }
+    producer_->flush(timeout_ms);
+}
+
+void Pipeline::start() {
+    if (started_) throw Error(IOTS_ERR_STATE, "the pipeline was already started");
+    started_ = true;
+    consumer_->subscribe(config_.input_topics);
+    started_at_ = std::chrono::steady_clock::now();
+    last_seal_ = started_at_;
+    running_ = true;
+    thread_ = std::thread([this] { run_loop(); });
+}
+
+void Pipeline::run_loop() {
+    try {
+        while (!stop_requested_.load(std::memory_order_acquire)) process_once(config_.poll_timeout_ms);
+    } catch (const std::exception &e) {
+        fail(e.what());
+    }
+}
+
+void Pipeline::stop(bool close_windows, int timeout_ms) {
+    if (!started_) throw Error(IOTS_ERR_STATE, "the pipeline was not started");
+    if (!running_) return;
+    stop_requested_ = true;
+    if (thread_.joinable()) thread_.join();
+    // The processing thread has ended: this thread now has the instances to itself.
+    finish(close_windows, timeout_ms);
+    running_ = false;
+    if (failed_) {
+        std::lock_guard lock(stats_mutex_);
+        throw Error(IOTS_ERR_KAFKA, error_);
+    }
+}
+}  // namespace iotstream

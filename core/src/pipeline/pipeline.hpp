@@ -1,0 +1,156 @@
+// The stream pipeline: consume -> decode -> stage plugins -> output topics -> commit.
+//
+// One processing thread owns the consumer, the decoder and every plugin instance, so plugin
+// calls are serialised as plugin.h promises; librdkafka's own threads fetch and send.
+//
+// Delivery (at-least-once, never a partial window): outputs are grouped into commit epochs.
+// Every commit_interval_ms the open epoch is sealed with the offsets it may commit: per input
+// partition, the oldest offset any stage still holds in open state (so a new owner rebuilds
+// open windows by replay), with the partition's event-time watermark in the commit metadata
+// (so it knows which windows were already emitted). A sealed epoch is committed only once
+// every record produced before it was acknowledged by Kafka, and epochs commit in order.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "decode/decoder.hpp"
+#include "kafka/consumer.hpp"
+#include "kafka/envelope.hpp"
+#include "kafka/producer.hpp"
+#include "pipeline/pipeline_config.hpp"
+#include "plugin_host/plugin_loader.hpp"
+
+struct iots_host_ctx_s;
+
+namespace iotstream {
+
+struct CommitEpoch;
+
+// Monotonic counters, readable from any thread.
+struct PipelineCounters {
+    std::atomic<uint64_t> consumed{0}, decoded{0}, decode_rejected{0}, stage_dead_lettered{0};
+    std::atomic<uint64_t> alerts{0}, outputs_sent{0}, outputs_delivered{0}, outputs_failed{0};
+    std::atomic<uint64_t> batches{0}, commits{0}, commit_failures{0}, committed_epochs{0}, plugin_swaps{0};
+    std::atomic<uint64_t> bytes_consumed{0};
+    std::atomic<uint64_t> skipped_before_start{0};  // bounded runs from a time: older records read, not processed
+};
+
+class Pipeline {
+public:
+    explicit Pipeline(const Json &document);
+    ~Pipeline();
+    Pipeline(const Pipeline &) = delete;
+    Pipeline &operator=(const Pipeline &) = delete;
+
+    void start();
+    // Stops the processing thread; close_windows emits every open window first.
+    void stop(bool close_windows, int timeout_ms);
+    // Bounded run (replay) on the calling thread.
+    void run_bounded(int timeout_ms);
+    Json stats() const;
+
+    // Host functions (plugin.h), reached through iots_host_ctx_s.
+    int host_emit(iots_host_ctx_s *ctx, const char *output, std::string_view key,
+                  std::string_view value, int flags);
+    int host_dead_letter(iots_host_ctx_s *ctx, const iots_batch_view_t *batch, uint32_t index,
+                         const char *reason, const char *detail);
+    int host_register_rule(const char *name);
+    const char *host_rule_name(int id) const;
+    int host_report_anomaly(iots_host_ctx_s *ctx, const iots_batch_view_t *batch, uint32_t index,
+                            int rule_id, double value);
+    int host_field_index(const char *name) const;
+
+private:
+    static constexpr size_t kMaxRules = 64;  // one anomaly bit each
+    struct Stream {
+        std::string topic;
+        int32_t partition = -1;
+        bool assigned = false;
+        int64_t next_offset = -1;        // after the last record processed; -1 none yet
+        int64_t watermark_ms = IOTS_NO_VALUE;  // last known (restored or checkpointed)
+        int64_t begin_offset = -1;       // bounded mode: the first offset still stored
+        int64_t end_offset = -1;         // bounded mode: stop here
+    };
+
+    void build_clients();
+    std::unique_ptr<PluginInstance> make_instance(const PluginRef &plugin);
+    void refresh_execution_order();
+    void run_loop();
+    bool process_once(int poll_timeout_ms);
+    void process_batch(std::vector<MessagePtr> &messages);
+    void dead_letter_message(const rd_kafka_message_t &message, std::string_view reason,
+                             std::string_view detail);
+    void tick_stages(bool force);
+    void poll_plugins(bool force);
+    void on_assign(const TopicPartitions &parts);
+    void on_revoke(const TopicPartitions &parts);
+    uint32_t stream_id(const std::string &topic, int32_t partition);
+    std::vector<Consumer::CommitPoint> commit_points(const std::vector<uint32_t> &streams);
+    void seal_epoch();
+    void commit_durable_epochs();
+    void drain_and_commit(int timeout_ms, const std::vector<uint32_t> &streams);
+    void send_output(std::string_view topic, std::string_view key, std::string_view value,
+                     std::span<const KafkaHeader> headers);
+    void on_delivery(const iots_delivery_report_t &report);
+    void fail(const std::string &message);
+    void finish(bool close_windows, int timeout_ms);
+
+    PipelineConfig config_;
+    std::shared_ptr<const DecoderSchema> schema_;
+    std::unique_ptr<Decoder> decoder_;
+    DecodedBatch batch_;
+    std::vector<RawRecord> raw_;
+    EnvelopeWriter envelope_;
+    std::string scratch_;
+
+    std::unique_ptr<Producer> producer_;
+    std::unique_ptr<Consumer> consumer_;
+
+    iots_host_api_t host_api_{};
+    std::deque<std::unique_ptr<iots_host_ctx_s>> contexts_;  // one per instance ever made
+    std::unique_ptr<PluginDirectory> plugins_;
+    std::unique_ptr<LiveInstances> live_;
+    std::vector<PluginInstance *> execution_order_;
+    bool order_dirty_ = true;
+    int64_t skip_before_ms_ = -1;  // bounded run from a time: records older than this are skipped
+    bool draining_ = false;  // inside drain_and_commit(): commits wait for the broker's answer
+
+    mutable std::mutex rules_mutex_;
+    std::vector<std::string> rule_names_;  // id -> name (at most 64)
+
+    std::vector<Stream> streams_;
+    std::map<std::pair<std::string, int32_t>, uint32_t> stream_ids_;
+    std::vector<const rd_kafka_message_t *> batch_messages_;  // input index -> message
+
+    // Epochs: the open one collects outputs; sealed ones wait for their deliveries.
+    std::unique_ptr<CommitEpoch> open_epoch_;
+    std::deque<std::unique_ptr<CommitEpoch>> sealed_epochs_;
+    std::chrono::steady_clock::time_point last_seal_{}, last_tick_{}, last_plugin_poll_{};
+
+    PipelineCounters counters_;
+    mutable std::mutex stats_mutex_;  // guards the fields below
+    std::map<std::string, uint64_t, std::less<>> dead_letter_reasons_;
+    std::map<std::string, uint64_t, std::less<>> emitted_by_output_;
+    std::string error_;
+
+    std::thread thread_;
+    std::atomic<bool> running_{false};
+    std::atomic<bool> stop_requested_{false};
+    std::atomic<bool> failed_{false};
+    bool started_ = false;
+    bool finished_ = false;
+    std::chrono::steady_clock::time_point started_at_{};
+};
+
+}  // namespace iotstream

@@ -1,0 +1,46 @@
+// The pipeline document (docs/pipeline.md), parsed and checked into PipelineConfig.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/config.hpp"
+
+namespace iotstream {
+
+struct StageSpec {
+    std::string plugin;
+    Json config;
+};
+
+// Everything a pipeline document says (docs/pipeline.md).
+struct PipelineConfig {
+    KafkaProperties kafka;
+    std::vector<std::string> input_topics;
+    std::string group_id;
+    std::string auto_offset_reset;       // where a group without commits starts
+    Json decoder;                        // DecoderSchema document
+    std::vector<StageSpec> stages;       // in execution order
+    std::map<std::string, Json> rule_configs;  // config of rule plugins not listed in stages
+    std::map<std::string, std::string, std::less<>> outputs;  // output name -> topic
+    std::filesystem::path plugin_dir;
+    bool watch_plugins = true;
+    int commit_interval_ms = 1000;
+    size_t max_batch = 10000;
+    int poll_timeout_ms = 100;
+    Json producer;                       // producer config overrides
+    Json consumer;                       // consumer "kafka" overrides
+    // Bounded (replay) mode: where to start.
+    std::string bounded_start = "earliest";  // "earliest" | "committed"
+    int64_t bounded_start_time_ms = -1;      // >= 0: start at the first record at/after this time
+    int64_t bounded_start_offset = -1;       // >= 0: start every partition at this offset
+
+    static PipelineConfig from_json(const Json &document);
+};
+
+// Merges a "kafka" section over the pipeline's shared one into a client config object.
+Json client_config(const Json &overrides, const KafkaProperties &shared, const std::string &what);
+
+}  // namespace iotstream

@@ -1,0 +1,48 @@
+// The pipeline's stats document (iots_pipeline_stats_json).
+#include "pipeline/pipeline.hpp"
+
+namespace iotstream {
+
+Json Pipeline::stats() const {
+    Json out;
+    out["running"] = running_.load();
+    out["failed"] = failed_.load();
+    out["consumed"] = counters_.consumed.load();
+    out["bytes_consumed"] = counters_.bytes_consumed.load();
+    out["decoded"] = counters_.decoded.load();
+    out["batches"] = counters_.batches.load();
+    out["alerts"] = counters_.alerts.load();
+    out["outputs"] = {{"sent", counters_.outputs_sent.load()},
+                      {"delivered", counters_.outputs_delivered.load()},
+                      {"failed", counters_.outputs_failed.load()}};
+    out["skipped_before_start"] = counters_.skipped_before_start.load();
+    out["commits"] = counters_.commits.load();
+    out["commit_failures"] = counters_.commit_failures.load();
+    out["plugin_swaps"] = counters_.plugin_swaps.load();
+    uint64_t decode_rejected = counters_.decode_rejected.load();
+    uint64_t stage_dead_lettered = counters_.stage_dead_lettered.load();
+    {
+        std::lock_guard lock(stats_mutex_);
+        out["error"] = error_;
+        out["dead_lettered"] = {{"decoder", decode_rejected},
+                                {"stages", stage_dead_lettered},
+                                {"total", decode_rejected + stage_dead_lettered},
+                                {"by_reason", dead_letter_reasons_}};
+        out["emitted"] = emitted_by_output_;
+    }
+    {
+        std::lock_guard lock(rules_mutex_);
+        out["rules"] = rule_names_;
+    }
+    if (consumer_) {
+        iots_consumer_stats_t cs = consumer_->stats();
+        out["prefetched"] = cs.queue_depth;
+        out["rebalances"] = cs.rebalances;
+    }
+    if (producer_) out["output_queue"] = producer_->stats().queue_depth;
+    double elapsed = started_ ? std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count() : 0;
+    out["elapsed_s"] = elapsed;
+    return out;
+}
+
+}  // namespace iotstream

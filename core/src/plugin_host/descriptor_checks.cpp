@@ -1,0 +1,153 @@
+#include "plugin_host/descriptor_checks.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <string>
+
+#include "common/config.hpp"
+#include "plugin_host/file_checks.hpp"
+
+namespace fs = std::filesystem;
+
+namespace iotstream {
+namespace {
+
+constexpr uint32_t kMaxDescriptorSize = 64 * 1024;
+constexpr size_t kMaxPluginNameLength = 64;
+
+bool valid_plugin_name(const char *name) {
+    const size_t length = std::strlen(name);
+    if (length == 0 || length > kMaxPluginNameLength) return false;
+    return std::all_of(name, name + length, [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    });
+}
+
+
+bool default_matches(iots_config_type_t type, const Json &value) {
+    if (value.is_null()) return true;  // optional key without a value
+    switch (type) {
+    case IOTS_CONFIG_BOOL: return value.is_boolean();
+    case IOTS_CONFIG_INT: return value.is_number_integer();
+    case IOTS_CONFIG_DOUBLE: return value.is_number();
+    case IOTS_CONFIG_STRING: return value.is_string();
+    case IOTS_CONFIG_JSON: return true;
+    }
+    return false;
+}
+
+// The key table is data the host shows and validates against without running plugin code,
+// so it is checked at load time; PluginConfig checks user values against it later.
+void check_config_keys(const fs::path &file, const iots_plugin_descriptor_t &d) {
+    const std::string plugin = std::string("plugin '") + d.name + "': ";
+    if (d.config_key_count == 0) return;
+    if (d.config_keys == nullptr) {
+        reject_plugin_file(file, plugin + "config_key_count is " + std::to_string(d.config_key_count) +
+                         " but config_keys is NULL");
+    }
+    std::set<std::string, std::less<>> seen;
+    for (uint32_t k = 0; k < d.config_key_count; ++k) {
+        const iots_config_key_t &key = d.config_keys[k];
+        if (key.name == nullptr || *key.name == '\0')
+            reject_plugin_file(file, plugin + "config key #" + std::to_string(k) + " has no name");
+        if (!seen.insert(key.name).second)
+            reject_plugin_file(file, plugin + "config key '" + key.name + "' is declared twice");
+        if (key.type < IOTS_CONFIG_BOOL || key.type > IOTS_CONFIG_JSON)
+            reject_plugin_file(file, plugin + "config key '" + key.name + "' has unknown type " +
+                             std::to_string(static_cast<int>(key.type)));
+        if (key.default_json == nullptr) continue;
+        Json value = Json::parse(key.default_json, nullptr, /*allow_exceptions=*/false);
+        if (value.is_discarded())
+            reject_plugin_file(file, plugin + "default of config key '" + key.name +
+                             "' is not valid JSON: " + key.default_json);
+        if (!default_matches(key.type, value))
+            reject_plugin_file(file, plugin + "default of config key '" + key.name + "' is not " +
+                             config_type_name(key.type) + ": " + key.default_json);
+    }
+}
+
+}  // namespace
+
+const char *config_type_name(iots_config_type_t type) {
+    switch (type) {
+    case IOTS_CONFIG_BOOL: return "bool";
+    case IOTS_CONFIG_INT: return "int";
+    case IOTS_CONFIG_DOUBLE: return "double";
+    case IOTS_CONFIG_STRING: return "string";
+    case IOTS_CONFIG_JSON: return "json";
+    }
+    return "unknown";
+}
+
+size_t required_descriptor_size(uint16_t abi_minor) {
+    // Each minor appends fields; a minor's requirement names its last required field.
+    switch (abi_minor) {
+    case 0:
+    default:
+        return offsetof(iots_plugin_descriptor_t, destroy) + sizeof(iots_plugin_descriptor_t::destroy);
+    }
+}
+
+// Checks one descriptor as the plugin built it and returns the host-side copy.
+iots_plugin_descriptor_t check_descriptor(const fs::path &file, uint32_t index,
+                                          const iots_plugin_descriptor_t *given) {
+    const std::string which = "descriptor #" + std::to_string(index);
+    if (given == nullptr) reject_plugin_file(file, which + " is NULL");
+    // The first three fields are the same in every ABI version.
+    const size_t header_size = offsetof(iots_plugin_descriptor_t, abi_minor) + sizeof(uint16_t);
+    if (given->struct_size < header_size) {
+        reject_plugin_file(file, which + ": struct_size " + std::to_string(given->struct_size) +
+                         " cannot even hold the version header (" + std::to_string(header_size) +
+                         " bytes)");
+    }
+    if (given->abi_major != IOTS_PLUGIN_ABI_MAJOR) {
+        reject_plugin_file(file, which + ": built for plugin ABI " + std::to_string(given->abi_major) + "." +
+                         std::to_string(given->abi_minor) + ", but this host speaks ABI " +
+                         std::to_string(IOTS_PLUGIN_ABI_MAJOR) + ".x (major " +
+                         std::to_string(given->abi_major) + " differs); rebuild it against this plugin.h");
+    }
+    if (given->abi_minor > IOTS_PLUGIN_ABI_MINOR) {
+        reject_plugin_file(file, which + ": built for plugin ABI " + std::to_string(given->abi_major) + "." +
+                         std::to_string(given->abi_minor) + ", newer than this host's " +
+                         std::to_string(IOTS_PLUGIN_ABI_MAJOR) + "." +
+                         std::to_string(IOTS_PLUGIN_ABI_MINOR) + " (minor " +
+                         std::to_string(given->abi_minor) + " is newer); upgrade iotstream");
+    }
+    const size_t required = required_descriptor_size(given->abi_minor);
+    if (given->struct_size < required) {
+        reject_plugin_file(file, which + ": struct_size " + std::to_string(given->struct_size) +
+                         " is too small for ABI " + std::to_string(given->abi_major) + "." +
+                         std::to_string(given->abi_minor) + ", which needs at least " +
+                         std::to_string(required) + " bytes (through destroy)");
+    }
+    if (given->struct_size > kMaxDescriptorSize) {
+        reject_plugin_file(file, which + ": struct_size " + std::to_string(given->struct_size) +
+                         " is implausibly large (corrupt descriptor?)");
+    }
+
+    iots_plugin_descriptor_t copy{};
+    std::memcpy(&copy, given, std::min<size_t>(given->struct_size, sizeof copy));
+
+    if (copy.name == nullptr) reject_plugin_file(file, which + ": name is NULL");
+    if (!valid_plugin_name(copy.name)) {
+        reject_plugin_file(file, which + ": plugin name '" + first_bytes(copy.name) +
+                         "' is not 1 to " + std::to_string(kMaxPluginNameLength) +
+                         " characters of [a-z0-9_]");
+    }
+    const std::string plugin = std::string("plugin '") + copy.name + "': ";
+    if (copy.kind != IOTS_PLUGIN_STAGE && copy.kind != IOTS_PLUGIN_RULE) {
+        reject_plugin_file(file, plugin + "unknown kind " + std::to_string(static_cast<int>(copy.kind)) +
+                         " (IOTS_PLUGIN_STAGE = 1, IOTS_PLUGIN_RULE = 2)");
+    }
+    const char *missing = copy.create == nullptr    ? "create"
+                          : copy.process == nullptr ? "process"
+                          : copy.destroy == nullptr ? "destroy"
+                                                    : nullptr;
+    if (missing != nullptr) reject_plugin_file(file, plugin + "required callback " + missing + "() is NULL");
+    check_config_keys(file, copy);
+    return copy;
+}
+
+
+}  // namespace iotstream

@@ -1,0 +1,58 @@
+// One running instance of a plugin: its validated config and its callbacks, with failures
+// turned into errors that name the file and the plugin.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "plugin_host/plugin_library.hpp"
+
+namespace iotstream {
+
+class PluginConfig;
+
+// One instance of a plugin, created with a validated config; destroy() runs in the destructor.
+// Callback failures throw Error(IOTS_ERR_PLUGIN, "<file>: plugin '<name>' <callback>()
+// failed: <its message>"). Optional callbacks the plugin lacks are no-ops.
+// A plugin must not let a C++ exception escape (plugin.h): the host cannot recover from one
+// unwinding through C frames, so it is not caught here.
+class PluginInstance {
+public:
+    // `host` and `ctx` must outlive the instance. The config is validated first (an unknown
+    // key or wrong type is Error(IOTS_ERR_CONFIG) naming the file, plugin and key).
+    PluginInstance(PluginRef plugin, const Json &config, const iots_host_api_t *host,
+                   iots_host_ctx_t *ctx);
+    ~PluginInstance();
+    PluginInstance(const PluginInstance &) = delete;
+    PluginInstance &operator=(const PluginInstance &) = delete;
+
+    const Plugin &plugin() const { return *plugin_; }
+    const PluginRef &plugin_ref() const { return plugin_; }
+    std::string_view name() const { return plugin_->name(); }
+    iots_host_ctx_t *context() const { return ctx_; }
+    const Json &config() const;
+
+    void process(const iots_batch_view_t &batch);
+    bool has_tick() const { return plugin_->descriptor().tick != nullptr; }
+    void tick(int64_t wall_clock_ms);
+    void on_assign(uint32_t stream, int64_t restored_watermark_ms);
+    void on_revoke(uint32_t stream);
+    struct Checkpoint {
+        int64_t oldest_needed_offset = IOTS_NO_VALUE;
+        int64_t watermark_ms = IOTS_NO_VALUE;
+    };
+    // {IOTS_NO_VALUE, IOTS_NO_VALUE} for a stateless plugin (no checkpoint callback).
+    Checkpoint checkpoint(uint32_t stream);
+    void flush(bool final);
+
+private:
+    [[noreturn]] void fail(const char *callback) const;
+
+    PluginRef plugin_;
+    std::unique_ptr<PluginConfig> config_;
+    iots_host_ctx_t *ctx_;
+    void *instance_ = nullptr;
+    char errstr_[512] = {};
+};
+}  // namespace iotstream
