@@ -48,7 +48,7 @@ protected:
     TempDir build_dir, watched_dir;
     const fs::path &build = build_dir.path();
     std::unique_ptr<PluginDirectory> watched;
-    FakeHost host;
+    FakeHost host{kTemperatureOnly};
 };
 
 TEST_F(ExampleRule, FiresOnAJumpBetweenConsecutiveReadingsOfASensor) {
@@ -58,7 +58,7 @@ TEST_F(ExampleRule, FiresOnAJumpBetweenConsecutiveReadingsOfASensor) {
     EXPECT_TRUE(plugin->is_rule());
 
     auto rule = host.instantiate(plugin, Json{{"max_jump", 5}});
-    TestBatch batch;
+    ReadingBatch batch(kTemperatureOnly);
     batch.add("thermo-1", 1'000, 21.0);
     batch.add("thermo-2", 1'000, 20.0);
     batch.add("thermo-1", 2'000, 22.5);   // +1.5: normal
@@ -79,7 +79,7 @@ TEST_F(ExampleRule, FiresOnAJumpBetweenConsecutiveReadingsOfASensor) {
     EXPECT_EQ(host.rule(ctx.anomalies[0].rule_id), "temperature_spike");
 
     // Readings more than max_gap_s apart are not compared.
-    TestBatch later;
+    ReadingBatch later(kTemperatureOnly);
     later.add("thermo-1", 3'000 + 601'000, 50.0);
     rule->process(later.view());
     EXPECT_EQ(ctx.anomalies.size(), 2u);
@@ -95,7 +95,7 @@ TEST_F(ExampleRule, KeepsManySensorsAndForgetsARevokedStream) {
     const FakeContext &ctx = *host.contexts().back();
 
     // 5000 sensors over two streams: the table grows several times.
-    TestBatch first, second;
+    ReadingBatch first(kTemperatureOnly), second(kTemperatureOnly);
     for (int s = 0; s < 5000; ++s) {
         const std::string id = "sensor-" + std::to_string(s);
         first.add(id, 1'000, 20.0, static_cast<uint32_t>(s % 2));
@@ -138,7 +138,7 @@ protected:
     TempDir folder_dir;
     std::unique_ptr<PluginDirectory> folder;
     PluginRef plugin;
-    FakeHost host;
+    FakeHost host{kTemperatureOnly};
 };
 
 std::string read_text(const fs::path &file) {
@@ -179,7 +179,7 @@ TEST_F(MinimalRule, DescribesItsKeysAndLeavesUnnamedCallbacksNull) {
 
 TEST_F(MinimalRule, AlertsOnReadingsAboveTheThreshold) {
     auto rule = host.instantiate(plugin, Json{{"threshold", 30}});
-    TestBatch batch;
+    ReadingBatch batch(kTemperatureOnly);
     batch.add("thermo-1", 1'000, 29.5);
     batch.add("thermo-2", 1'000, 31.0);        // fires
     batch.add("thermo-3", 1'000, std::nan(""));  // no temperature: never above
@@ -200,7 +200,7 @@ TEST_F(MinimalRule, AlertsOnReadingsAboveTheThreshold) {
 
 TEST_F(MinimalRule, UsesItsDefaultThresholdAndRefusesAnUnknownField) {
     auto rule = host.instantiate(plugin);
-    TestBatch batch;
+    ReadingBatch batch(kTemperatureOnly);
     batch.add("thermo-1", 1'000, 49.0);
     batch.add("thermo-1", 2'000, 51.0);
     rule->process(batch.view());

@@ -143,7 +143,7 @@ TEST(PluginLoader, CreateFailureNamesFilePluginAndItsMessage) {
     TempDir dir;
     const fs::path file = install("create_fails", dir.path(), "create_fails.so");
     PluginDirectory plugins(dir.path());
-    FakeHost host;
+    FakeHost host{kTemperatureOnly};
     try {
         host.instantiate(plugins.find("test_fail"));
         FAIL() << "create() failure was not reported";
@@ -159,7 +159,7 @@ TEST(PluginLoader, StageConfigIsValidatedNamingFilePluginAndKey) {
     TempDir dir;
     const fs::path file = install("good_rule", dir.path(), "good_rule.so");
     PluginDirectory plugins(dir.path());
-    FakeHost host;
+    FakeHost host{kTemperatureOnly};
     const PluginRef plugin = plugins.find("test_threshold");
     for (const auto &[config, key] : {std::pair{Json{{"treshold", 5}}, "treshold"},
                                       std::pair{Json{{"threshold", "hot"}}, "threshold"}}) {
@@ -192,9 +192,9 @@ TEST(PluginLoader, HostKeepsWorkingAfterRejections) {
     EXPECT_EQ(plugins.rejections().size(), 10u);
     ASSERT_EQ(plugins.plugins().size(), 1u);
 
-    FakeHost host;
+    FakeHost host{kTemperatureOnly};
     auto instance = host.instantiate(plugins.find("test_threshold"), Json{{"threshold", 25}});
-    TestBatch batch;
+    ReadingBatch batch(kTemperatureOnly);
     batch.add("s1", 1000, 20.0);
     batch.add("s2", 1000, 26.5);
     instance->process(batch.view());
@@ -217,9 +217,9 @@ TEST(PluginLoader, NewerPluginsLargerDescriptorIsAcceptedAndItsTailIgnored) {
     const PluginRef plugin = plugins.find("test_larger");
     ASSERT_NE(plugin, nullptr);
     EXPECT_EQ(plugin->descriptor().struct_size, sizeof(iots_plugin_descriptor_t) + 4 * sizeof(void *));
-    FakeHost host;
+    FakeHost host{kTemperatureOnly};
     auto instance = host.instantiate(plugin);
-    TestBatch batch;
+    ReadingBatch batch(kTemperatureOnly);
     batch.add("s1", 1, 35.0);
     instance->process(batch.view());
     EXPECT_EQ(host.contexts().back()->anomalies.size(), 1u);
@@ -239,7 +239,7 @@ TEST(PluginLoader, OlderPluginsShorterDescriptorReadsZerosPastItsSize) {
 TEST(PluginLoader, AnInstanceKeepsItsLibraryLoadedAndItsCopyIsRemovedAfter) {
     TempDir dir;
     const fs::path file = install("good_rule", dir.path(), "good_rule.so");
-    FakeHost host;
+    FakeHost host{kTemperatureOnly};
     std::unique_ptr<PluginInstance> instance;
     {
         PluginDirectory plugins(dir.path());
@@ -253,7 +253,7 @@ TEST(PluginLoader, AnInstanceKeepsItsLibraryLoadedAndItsCopyIsRemovedAfter) {
     EXPECT_NE(copy, file);
     EXPECT_TRUE(fs::exists(copy)) << copy;
 
-    TestBatch batch;
+    ReadingBatch batch(kTemperatureOnly);
     batch.add("s1", 1, 31.0);
     instance->process(batch.view());
     EXPECT_EQ(host.contexts().back()->anomalies.size(), 1u);
@@ -316,10 +316,10 @@ TEST(PluginLoader, RejectedNewVersionLeavesThePreviousOneLive) {
 TEST(PluginLoader, HotAddReplaceRemoveNeitherLoseNorDuplicateRecords) {
     TempDir dir;
     PluginDirectory plugins(dir.path(), PluginDirectory::Options{std::chrono::milliseconds(50)});
-    FakeHost host;
+    FakeHost host{kTemperatureOnly};
     LiveInstances live([&](const PluginRef &plugin) { return host.instantiate(plugin); });
 
-    TestBatch batch;
+    ReadingBatch batch(kTemperatureOnly);
     for (int i = 0; i < 10; ++i) batch.add("sensor-" + std::to_string(i), i, 50.0);
     const iots_batch_view_t &view = batch.view();
 
@@ -379,11 +379,11 @@ TEST(PluginLoader, ReplacedStageIsDrainedBeforeItIsDestroyed) {
     TempDir dir;
     install("good_stage", dir.path(), "stage.so");
     PluginDirectory plugins(dir.path(), PluginDirectory::Options{std::chrono::milliseconds(0)});
-    FakeHost host;
+    FakeHost host{kTemperatureOnly};
     LiveInstances live([&](const PluginRef &plugin) { return host.instantiate(plugin); });
     EXPECT_EQ(live.add(plugins.plugins()).added, 1u);
 
-    TestBatch batch;
+    ReadingBatch batch(kTemperatureOnly);
     batch.add("s1", 1, 10.0);
     batch.add("s2", 1, 10.0);
     live.instances()[0]->process(batch.view());
@@ -393,7 +393,9 @@ TEST(PluginLoader, ReplacedStageIsDrainedBeforeItIsDestroyed) {
     const auto report = live.apply(events);
     EXPECT_EQ(report.replaced, 1u);
     ASSERT_EQ(host.contexts().size(), 2u);
-    EXPECT_EQ(host.contexts()[0]->emitted, std::vector<std::string>{"test|final 2"});
+    ASSERT_EQ(host.contexts()[0]->emitted.size(), 1u);
+    EXPECT_EQ(host.contexts()[0]->emitted[0].output, "test");
+    EXPECT_EQ(host.contexts()[0]->emitted[0].value, "final 2");
     EXPECT_TRUE(host.contexts()[1]->emitted.empty());
     EXPECT_EQ(live.instances()[0]->plugin().version(), "2.0.0");
 }
@@ -402,7 +404,7 @@ TEST(PluginLoader, FailedCreateOfANewVersionKeepsTheOldInstance) {
     TempDir dir;
     install("good_rule", dir.path(), "rules.so");
     PluginDirectory plugins(dir.path(), PluginDirectory::Options{std::chrono::milliseconds(0)});
-    FakeHost host;
+    FakeHost host{kTemperatureOnly};
     bool refuse = false;
     LiveInstances live([&](const PluginRef &plugin) -> std::unique_ptr<PluginInstance> {
         if (refuse) throw Error(IOTS_ERR_PLUGIN, "refused for the test");

@@ -5,7 +5,7 @@
 
 #include <map>
 
-#include "fake_host.hpp"
+#include "hosted_plugin.hpp"
 
 namespace iotstream::test {
 namespace {
@@ -32,7 +32,7 @@ Reading reading(const std::string &sensor, int64_t t, double temperature, int64_
 }
 
 TEST(AggregatePlugin, EmitsEveryIntervalAndResets) {
-    FakeHost host("aggregate", Json{{"interval_ms", 5000}});
+    HostedPlugin host("aggregate", Json{{"interval_ms", 5000}});
     EXPECT_EQ(host.tick(0), 0);  // starts the schedule
     host.process({reading("a", 1'767'225'600'123, 20.0, 0), reading("b", 1'767'225'600'000, 30.0, 1),
                   reading("a", 1'767'225'599'000, 22.5, 2)});
@@ -66,7 +66,7 @@ TEST(AggregatePlugin, EmitsEveryIntervalAndResets) {
 }
 
 TEST(AggregatePlugin, AbsentFieldIsLeftOutOfItsAverage) {
-    FakeHost host("aggregate", nullptr);
+    HostedPlugin host("aggregate", nullptr);
     Reading with = reading("a", 0, 20.0, 0), without = reading("a", 0, 30.0, 1);
     without.pressure = kAbsent;
     Reading none = reading("b", 0, 1.0, 2);
@@ -81,7 +81,7 @@ TEST(AggregatePlugin, AbsentFieldIsLeftOutOfItsAverage) {
 }
 
 TEST(AggregatePlugin, CheckpointHoldsTheOldestPendingOffset) {
-    FakeHost host("aggregate", nullptr);
+    HostedPlugin host("aggregate", nullptr);
     EXPECT_EQ(host.checkpoint(0).first, IOTS_NO_VALUE);
     Reading r1 = reading("a", 0, 1, 40), r2 = reading("b", 0, 1, 41), r3 = reading("c", 0, 1, 7);
     r3.stream = 1;
@@ -100,7 +100,7 @@ TEST(AggregatePlugin, CheckpointHoldsTheOldestPendingOffset) {
 }
 
 TEST(AggregatePlugin, RefusedEmitKeepsTheSums) {
-    FakeHost host("aggregate", Json{{"interval_ms", 100}});
+    HostedPlugin host("aggregate", Json{{"interval_ms", 100}});
     host.tick(0);
     host.process({reading("a", 0, 10, 5)});
     host.refuse_emits = true;
@@ -115,7 +115,7 @@ TEST(AggregatePlugin, RefusedEmitKeepsTheSums) {
 }
 
 TEST(AggregatePlugin, StreamsEmitAtDifferentPhasesOfTheInterval) {
-    FakeHost host("aggregate", Json{{"interval_ms", 1600}});
+    HostedPlugin host("aggregate", Json{{"interval_ms", 1600}});
     host.tick(0);
     Reading r0 = reading("a", 0, 1, 0), r1 = reading("b", 0, 1, 0);
     r1.stream = 1;
@@ -155,7 +155,7 @@ std::vector<Reading> churn_round(int r, int step, int active, int universe, int6
 // Every 4th emission is refused, so sensors keep sums across emissions that evict others:
 // a lookup broken by an eviction would split a sensor over two slots (emitted twice).
 TEST(AggregatePlugin, IdleSensorsAreEvictedAndTheirSlotsReusedWithoutMixingSums) {
-    FakeHost host("aggregate", Json{{"interval_ms", 100}});
+    HostedPlugin host("aggregate", Json{{"interval_ms", 100}});
     host.tick(0);
     const int kStep = 40, kActive = 120, kUniverse = 600, kRounds = 80;
     struct Expected {
@@ -197,7 +197,7 @@ TEST(AggregatePlugin, IdleSensorsAreEvictedAndTheirSlotsReusedWithoutMixingSums)
 // Sensors that stop sending must not hold memory: with always-new ids the live heap stays at
 // what the active set needs (without eviction it would grow by ~100 bytes per id).
 TEST(AggregatePlugin, ChurningSensorIdsDoNotGrowTheHeap) {
-    FakeHost host("aggregate", Json{{"interval_ms", 100}});
+    HostedPlugin host("aggregate", Json{{"interval_ms", 100}});
     host.store_emits = false;
     host.tick(0);
     const int kStep = 1000, kActive = 3000, kUniverse = 1 << 30;
@@ -222,7 +222,7 @@ TEST(AggregatePlugin, ChurningSensorIdsDoNotGrowTheHeap) {
 }
 
 TEST(AggregatePlugin, IdsLongerThanTheInlineBufferSurviveEmissionRefusalAndReuse) {
-    FakeHost host("aggregate", Json{{"interval_ms", 100}});
+    HostedPlugin host("aggregate", Json{{"interval_ms", 100}});
     host.tick(0);
     const std::vector<std::string> ids = {
         std::string(22, 'a'), std::string(23, 'b'),
@@ -269,7 +269,7 @@ TEST(AggregatePlugin, IdsLongerThanTheInlineBufferSurviveEmissionRefusalAndReuse
 }
 
 TEST(AggregatePlugin, LatestTimestampAcrossTheCalendar) {
-    FakeHost host("aggregate", nullptr);
+    HostedPlugin host("aggregate", nullptr);
     host.process({reading("before_1970", -1, 1, 0), reading("year_0", -62'167'219'200'000, 1, 1),
                   reading("year_9999", 253'402'300'799'999, 1, 2)});
     Reading missing = reading("no_time", 0, 1, 3);
@@ -284,7 +284,7 @@ TEST(AggregatePlugin, LatestTimestampAcrossTheCalendar) {
 }
 
 TEST(AggregatePlugin, LargeEmissionsAreSpreadOverTicks) {
-    FakeHost host("aggregate", Json{{"interval_ms", 1000}});
+    HostedPlugin host("aggregate", Json{{"interval_ms", 1000}});
     host.tick(0);
     std::vector<Reading> readings;
     for (int n = 0; n < 5000; ++n) readings.push_back(reading("s" + std::to_string(n), 0, 1.0, 100 + n));
@@ -308,9 +308,9 @@ TEST(AggregatePlugin, LargeEmissionsAreSpreadOverTicks) {
 }
 
 TEST(AggregatePlugin, ConfigValidation) {
-    EXPECT_NE(FakeHost::create_error("aggregate", Json{{"interval_ms", 0}}).find("must be > 0"),
+    EXPECT_NE(HostedPlugin::create_error("aggregate", Json{{"interval_ms", 0}}).find("must be > 0"),
               std::string::npos);
-    EXPECT_NE(FakeHost::create_error("aggregate", Json{{"interval_ms", "5s"}})
+    EXPECT_NE(HostedPlugin::create_error("aggregate", Json{{"interval_ms", "5s"}})
                   .find("config key 'interval_ms' must be an integer"),
               std::string::npos);
 }

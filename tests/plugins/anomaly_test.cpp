@@ -3,7 +3,7 @@
 
 #include <set>
 
-#include "fake_host.hpp"
+#include "hosted_plugin.hpp"
 
 namespace iotstream::test {
 namespace {
@@ -11,14 +11,14 @@ namespace {
 using Json = nlohmann::json;
 
 // (record index, rule name) for every hit, to compare as a set.
-std::set<std::pair<uint32_t, std::string>> hits(const FakeHost &host) {
+std::set<std::pair<uint32_t, std::string>> hits(const HostedPlugin &host) {
     std::set<std::pair<uint32_t, std::string>> out;
     for (auto &a : host.anomalies) out.emplace(a.index, host.rules()[static_cast<size_t>(a.rule_id)]);
     return out;
 }
 
 TEST(AnomalyPlugin, DefaultRulesAreStrictAtTheBoundaries) {
-    FakeHost host("anomaly", nullptr);
+    HostedPlugin host("anomaly", nullptr);
     ASSERT_EQ(host.rules(), (std::vector<std::string>{"temperature_out_of_range",
                                                       "humidity_out_of_range", "low_battery"}));
     std::vector<Reading> readings(12, Reading{"s", 0});
@@ -36,7 +36,7 @@ TEST(AnomalyPlugin, DefaultRulesAreStrictAtTheBoundaries) {
     readings[10].battery_level = kAbsent;
     readings[11].temperature = 45;    // two rules on one record
     readings[11].battery_level = 1;
-    Batch batch(readings);
+    ReadingBatch batch(readings);
     host.process(batch);
 
     std::set<std::pair<uint32_t, std::string>> expected = {
@@ -57,7 +57,7 @@ TEST(AnomalyPlugin, DefaultRulesAreStrictAtTheBoundaries) {
 }
 
 TEST(AnomalyPlugin, CustomRuleWithOneBound) {
-    FakeHost host("anomaly",
+    HostedPlugin host("anomaly",
                   Json{{"rules", {{{"name", "high_pressure"}, {"field", "pressure"}, {"above", 1015}}}}});
     std::vector<Reading> readings(3, Reading{"s", 0});
     readings[0].pressure = 1015;
@@ -91,7 +91,7 @@ TEST(AnomalyPlugin, RuleValidationNamesTheProblem) {
         {Json{{"name", "a"}}, "must be an array"},
     };
     for (auto &c : cases) {
-        std::string error = FakeHost::create_error("anomaly", Json{{"rules", c.rules}});
+        std::string error = HostedPlugin::create_error("anomaly", Json{{"rules", c.rules}});
         EXPECT_NE(error.find(c.expected), std::string::npos) << c.rules << " -> " << error;
         EXPECT_EQ(error.rfind("anomaly: ", 0), 0u) << error;
     }

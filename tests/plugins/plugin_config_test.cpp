@@ -1,7 +1,7 @@
 // PluginConfig: validation against a descriptor's key table and the C readers plugins use.
 #include <gtest/gtest.h>
 
-#include "fake_host.hpp"
+#include "hosted_plugin.hpp"
 #include "plugin_host/plugin_config.hpp"
 
 namespace iotstream {
@@ -139,7 +139,7 @@ TEST(PluginConfig, RefusesBrokenKeyTables) {
 
 TEST(PluginConfig, BundledPluginKeyTablesAreValid) {
     for (const char *plugin : {"anomaly", "aggregate", "window"}) {
-        const auto &d = test::FakeHost::descriptor(plugin);
+        const auto &d = test::HostedPlugin::descriptor(plugin);
         EXPECT_NO_THROW(PluginConfig(d, nullptr)) << plugin;
         iots_err_t code = IOTS_OK;
         EXPECT_NE(config_error(d, Json{{"bogus", 1}}, &code).find("config key 'bogus' is not known"),

@@ -6,7 +6,7 @@
 #include <map>
 #include <random>
 
-#include "fake_host.hpp"
+#include "hosted_plugin.hpp"
 
 namespace iotstream::test {
 namespace {
@@ -22,7 +22,7 @@ Reading at(const std::string &sensor, int64_t t, int64_t offset = 0, uint32_t st
 }
 
 // (sensor, window_start) -> emitted window; fails the test on a duplicate.
-std::map<std::pair<std::string, int64_t>, Json> windows_of(const FakeHost &host) {
+std::map<std::pair<std::string, int64_t>, Json> windows_of(const HostedPlugin &host) {
     std::map<std::pair<std::string, int64_t>, Json> out;
     for (auto &e : host.emitted) {
         EXPECT_EQ(e.output, "windows");
@@ -49,7 +49,7 @@ void expect_stats(const Json &actual, const std::vector<double> &values, bool wi
 }
 
 TEST(WindowPlugin, TumblingStatsMatchTwoPassReferenceOnOutOfOrderData) {
-    FakeHost host("window", Json{{"size_s", 300}, {"grace_s", 10}});
+    HostedPlugin host("window", Json{{"size_s", 300}, {"grace_s", 10}});
     std::mt19937_64 rng(20260101);
     std::uniform_real_distribution<double> temperature(-5, 45), humidity(30, 80), pressure(1000, 1020);
     std::uniform_int_distribution<int64_t> jitter(0, 9 * kSecond);  // within grace: none late
@@ -102,7 +102,7 @@ TEST(WindowPlugin, TumblingStatsMatchTwoPassReferenceOnOutOfOrderData) {
 }
 
 TEST(WindowPlugin, SingleReadingHasZeroStdAndAbsentFieldIsNull) {
-    FakeHost host("window", nullptr);
+    HostedPlugin host("window", nullptr);
     Reading r = at("a", 1000);
     r.pressure = kAbsent;
     host.process({r});
@@ -119,7 +119,7 @@ TEST(WindowPlugin, SingleReadingHasZeroStdAndAbsentFieldIsNull) {
 }
 
 TEST(WindowPlugin, GraceKeepsWindowOpenThenLateRecordIsDeadLettered) {
-    FakeHost host("window", Json{{"size_s", 300}, {"grace_s", 10}});
+    HostedPlugin host("window", Json{{"size_s", 300}, {"grace_s", 10}});
     host.process({at("a", 1 * kSecond, 0), at("a", 305 * kSecond, 1)});
     host.process({at("a", 290 * kSecond, 2)});  // watermark 305 s < 300 + 10: still counts
     EXPECT_TRUE(host.emitted.empty());
@@ -147,7 +147,7 @@ TEST(WindowPlugin, GraceKeepsWindowOpenThenLateRecordIsDeadLettered) {
 }
 
 TEST(WindowPlugin, HoppingRecordJoinsEveryOpenWindowAndIsLateOnlyWhenNoneIsOpen) {
-    FakeHost host("window", Json{{"type", "hopping"}, {"size_s", 60}, {"hop_s", 20}, {"grace_s", 0}});
+    HostedPlugin host("window", Json{{"type", "hopping"}, {"size_s", 60}, {"hop_s", 20}, {"grace_s", 0}});
     host.process({at("a", 50 * kSecond)});  // in [0,60), [20,80), [40,100)
     host.process({at("z", 85 * kSecond)});  // closes [0,60) and [20,80) (close at end + 0)
     host.process({at("a", 45 * kSecond)});  // only [40,100) is open: joins it, not late
@@ -166,7 +166,7 @@ TEST(WindowPlugin, HoppingRecordJoinsEveryOpenWindowAndIsLateOnlyWhenNoneIsOpen)
 }
 
 TEST(WindowPlugin, SessionsExtendMergeAndCloseAfterGapPlusGrace) {
-    FakeHost host("window", Json{{"type", "session"}, {"gap_s", 60}, {"grace_s", 60}});
+    HostedPlugin host("window", Json{{"type", "session"}, {"gap_s", 60}, {"grace_s", 60}});
     Reading a0 = at("a", 0, 0), a1 = at("a", 50 * kSecond, 1), b0 = at("a", 150 * kSecond, 2);
     a0.temperature = 10;
     a1.temperature = 20;
@@ -195,7 +195,7 @@ TEST(WindowPlugin, SessionsExtendMergeAndCloseAfterGapPlusGrace) {
 }
 
 TEST(WindowPlugin, IdleStreamClosesItsWindowsAfterTheTimeout) {
-    FakeHost host("window", Json{{"size_s", 300}, {"grace_s", 10}, {"idle_timeout_ms", 30'000}});
+    HostedPlugin host("window", Json{{"size_s", 300}, {"grace_s", 10}, {"idle_timeout_ms", 30'000}});
     EXPECT_EQ(host.tick(1'000'000), 0);
     host.process({at("a", 1 * kSecond, 0), at("b", 299 * kSecond, 1), at("b", 301 * kSecond, 2)});
     EXPECT_EQ(host.tick(1'000'100), 0);  // the records' wall clock
@@ -213,7 +213,7 @@ TEST(WindowPlugin, IdleStreamClosesItsWindowsAfterTheTimeout) {
 }
 
 TEST(WindowPlugin, RestoredWatermarkSkipsReplaysButNotLateRecords) {
-    FakeHost host("window", Json{{"size_s", 300}, {"grace_s", 10}});
+    HostedPlugin host("window", Json{{"size_s", 300}, {"grace_s", 10}});
     host.on_assign(2, 310 * kSecond);  // window [0, 300 s) was emitted by the previous owner
     EXPECT_EQ(host.checkpoint(2), std::make_pair(IOTS_NO_VALUE, int64_t{310 * kSecond}));
     host.process({at("a", 5 * kSecond, 100, 2), at("a", 305 * kSecond, 101, 2)});
@@ -231,7 +231,7 @@ TEST(WindowPlugin, RestoredWatermarkSkipsReplaysButNotLateRecords) {
 }
 
 TEST(WindowPlugin, SessionRestoreRebuildsFromReplayAndDiscardsEmittedSessions) {
-    FakeHost host("window", Json{{"type", "session"}, {"gap_s", 60}, {"grace_s", 0}});
+    HostedPlugin host("window", Json{{"type", "session"}, {"gap_s", 60}, {"grace_s", 0}});
     host.on_assign(0, 200 * kSecond);
     // "a" ended at 100 s: its session closed at 160 s <= 200 s, already emitted.
     // "b" runs from 10 s to 165 s: still open at 200 s, so rebuilt in full from the replay.
@@ -247,7 +247,7 @@ TEST(WindowPlugin, SessionRestoreRebuildsFromReplayAndDiscardsEmittedSessions) {
 }
 
 TEST(WindowPlugin, CheckpointReportsOldestOffsetInOpenWindows) {
-    FakeHost host("window", Json{{"size_s", 300}, {"grace_s", 10}});
+    HostedPlugin host("window", Json{{"size_s", 300}, {"grace_s", 10}});
     host.process({at("a", 1 * kSecond, 10), at("b", 301 * kSecond, 11), at("a", 2 * kSecond, 12)});
     EXPECT_EQ(host.checkpoint(0), std::make_pair(int64_t{10}, int64_t{301 * kSecond}));
     host.process({at("b", 320 * kSecond, 13)});  // closes a's window [0, 300 s)
@@ -258,7 +258,7 @@ TEST(WindowPlugin, CheckpointReportsOldestOffsetInOpenWindows) {
 }
 
 TEST(WindowPlugin, StreamsHaveTheirOwnWatermarksAndRevokeDropsWithoutEmitting) {
-    FakeHost host("window", Json{{"size_s", 300}, {"grace_s", 10}});
+    HostedPlugin host("window", Json{{"size_s", 300}, {"grace_s", 10}});
     host.process({at("a", 1 * kSecond, 0, 0), at("b", 1 * kSecond, 0, 1)});
     host.process({at("a", 400 * kSecond, 1, 0)});  // stream 0 closes its window only
     ASSERT_EQ(host.emitted.size(), 1u);
@@ -271,7 +271,7 @@ TEST(WindowPlugin, StreamsHaveTheirOwnWatermarksAndRevokeDropsWithoutEmitting) {
 }
 
 TEST(WindowPlugin, AnomalyNamesAreDistinctAndSorted) {
-    FakeHost host("window", nullptr, {"temperature_out_of_range", "humidity_out_of_range", "low_battery"});
+    HostedPlugin host("window", nullptr, {"temperature_out_of_range", "humidity_out_of_range", "low_battery"});
     Reading r1 = at("a", 1000), r2 = at("a", 2000), r3 = at("a", 3000);
     r1.anomaly_bits = 0b100;  // low_battery
     r2.anomaly_bits = 0b101;  // + temperature
@@ -284,7 +284,7 @@ TEST(WindowPlugin, AnomalyNamesAreDistinctAndSorted) {
 }
 
 TEST(WindowPlugin, RefusedEmitLeavesWindowOpenUntilItSucceeds) {
-    FakeHost host("window", Json{{"size_s", 60}, {"grace_s", 0}});
+    HostedPlugin host("window", Json{{"size_s", 60}, {"grace_s", 0}});
     host.refuse_emits = true;
     host.process({at("a", 1 * kSecond, 3), at("b", 61 * kSecond, 4)});  // process still succeeds
     EXPECT_NE(host.tick(0), 0);
@@ -297,7 +297,7 @@ TEST(WindowPlugin, RefusedEmitLeavesWindowOpenUntilItSucceeds) {
 }
 
 TEST(WindowPlugin, BadEventTimeIsDeadLettered) {
-    FakeHost host("window", nullptr);
+    HostedPlugin host("window", nullptr);
     host.process({at("a", IOTS_NO_VALUE, 7)});
     ASSERT_EQ(host.dead_letters.size(), 1u);
     EXPECT_EQ(host.dead_letters[0].reason, "bad_event_time");
@@ -323,7 +323,7 @@ TEST(WindowPlugin, LargeBatchMatchesRecordAtATimeInEveryMode) {
         records.push_back(r);
     }
     auto outcome = [&](const Json &config, bool one_batch) {
-        FakeHost host("window", config);
+        HostedPlugin host("window", config);
         if (one_batch) {
             host.process(records);
         } else {
@@ -369,11 +369,11 @@ TEST(WindowPlugin, ConfigValidation) {
         {{{"windows", 5}}, "config key 'windows' is not known"},
     };
     for (auto &c : cases) {
-        std::string error = FakeHost::create_error("window", c.config);
+        std::string error = HostedPlugin::create_error("window", c.config);
         EXPECT_NE(error.find(c.expected), std::string::npos) << c.config << " -> " << error;
     }
-    EXPECT_EQ(FakeHost::create_error("window", Json{{"type", "hopping"}, {"size_s", 300}, {"hop_s", 60}}), "");
-    EXPECT_EQ(FakeHost::create_error("window", Json{{"hop_s", 300}}), "");
+    EXPECT_EQ(HostedPlugin::create_error("window", Json{{"type", "hopping"}, {"size_s", 300}, {"hop_s", 60}}), "");
+    EXPECT_EQ(HostedPlugin::create_error("window", Json{{"hop_s", 300}}), "");
 }
 
 }  // namespace
