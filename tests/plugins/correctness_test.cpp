@@ -7,7 +7,7 @@
 
 #include <map>
 
-#include "fake_host.hpp"
+#include "hosted_plugin.hpp"
 
 namespace iotstream::test {
 namespace {
@@ -27,7 +27,7 @@ TEST(WindowRestorePoint, Defect6RefusedEmitIsNotCoveredByTheCheckpointWatermark)
     const std::vector<Reading> input = {at("s", 1 * kSecond, 0), at("s", 4 * kSecond, 1), at("s", 9 * kSecond, 2),
                                         at("s", 30 * kSecond, 3)};
 
-    FakeHost first("window", config);
+    HostedPlugin first("window", config);
     first.on_assign(0, IOTS_NO_VALUE);
     first.refuse_emits = true;
     first.process(input);
@@ -35,7 +35,7 @@ TEST(WindowRestorePoint, Defect6RefusedEmitIsNotCoveredByTheCheckpointWatermark)
     auto [oldest_needed, watermark] = first.checkpoint(0);
     ASSERT_NE(oldest_needed, IOTS_NO_VALUE) << "the refused window's records are still needed";
 
-    FakeHost next("window", config);
+    HostedPlugin next("window", config);
     next.on_assign(0, watermark);
     std::vector<Reading> replay;
     for (const Reading &r : input)
