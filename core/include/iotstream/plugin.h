@@ -163,7 +163,9 @@ typedef struct iots_host_api_s {
     /**
      * Sends record `index` of `batch` to the dead-letter topic with its original bytes and a
      * header naming `reason` (e.g. "late"); `detail` (may be NULL) adds a human explanation.
-     * The record then counts as dead-lettered, not processed.
+     * The record then counts as dead-lettered, not processed. Only inside the process() call
+     * that received `batch`: elsewhere (tick, flush, a batch kept from an earlier process())
+     * it returns non-zero and does nothing. report_anomaly likewise.
      */
     int (*dead_letter)(iots_host_ctx_t *ctx, const iots_batch_view_t *batch, uint32_t index,
                        const char *reason, const char *detail);

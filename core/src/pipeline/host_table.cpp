@@ -123,10 +123,23 @@ int Pipeline::host_emit(iots_host_ctx_s *ctx, const char *output, std::string_vi
     return 0;
 }
 
+std::string Pipeline::batch_misuse(const iots_batch_view_t *batch, uint32_t index) const {
+    if (batch_in_process_ == nullptr)
+        return "called outside process(), e.g. from tick() or flush(); a batch is valid only during the "
+               "process() call that received it";
+    if (batch != batch_in_process_) return "the batch is not the one being processed";
+    if (index >= batch_in_process_->count)
+        return "record index " + std::to_string(index) + " is past the batch's " +
+               std::to_string(batch_in_process_->count) + " records";
+    return {};
+}
+
 int Pipeline::host_dead_letter(iots_host_ctx_s *ctx, const iots_batch_view_t *batch, uint32_t index,
                                const char *reason, const char *detail) {
-    if (batch != &batch_.view() || index >= batch_.size() || !reason || !*reason) {
-        ctx->log->error("dead_letter outside the batch being processed (index {})", index);
+    std::string problem = batch_misuse(batch, index);
+    if (problem.empty() && (!reason || !*reason)) problem = "no reason given";
+    if (!problem.empty()) {
+        ctx->log->error("dead_letter refused: {}", problem);
         return 1;
     }
     const rd_kafka_message_t &message = *batch_messages_[batch_.input_indices()[index]];
@@ -154,8 +167,10 @@ const char *Pipeline::host_rule_name(int id) const {
 int Pipeline::host_report_anomaly(iots_host_ctx_s *ctx, const iots_batch_view_t *batch, uint32_t index,
                                   int rule_id, double value) {
     const char *rule = host_rule_name(rule_id);
-    if (batch != &batch_.view() || index >= batch_.size() || !rule) {
-        ctx->log->error("report_anomaly with an unknown rule ({}) or outside the current batch", rule_id);
+    std::string problem = batch_misuse(batch, index);
+    if (problem.empty() && !rule) problem = "unknown rule id " + std::to_string(rule_id);
+    if (!problem.empty()) {
+        ctx->log->error("report_anomaly refused: {}", problem);
         return 1;
     }
     batch_.anomaly_bits()[index] |= uint64_t{1} << rule_id;

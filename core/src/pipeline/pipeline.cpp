@@ -177,8 +177,13 @@ void Pipeline::process_batch(std::vector<MessagePtr> &messages) {
     counters_.decode_rejected.fetch_add(batch_.rejections().size(), std::memory_order_relaxed);
     counters_.decoded.fetch_add(batch_.size(), std::memory_order_relaxed);
 
-    if (batch_.size() > 0)
+    if (batch_.size() > 0) {
+        struct InProcess {  // set only while the stages' process() run, even if one throws
+            const iots_batch_view_t *&slot;
+            ~InProcess() { slot = nullptr; }
+        } in_process{batch_in_process_ = &batch_.view()};
         for (PluginInstance *instance : execution_order_) instance->process(batch_.view());
+    }
 
     for (const RawRecord &record : raw_) streams_[record.stream].next_offset = record.offset + 1;
     counters_.batches.fetch_add(1, std::memory_order_relaxed);

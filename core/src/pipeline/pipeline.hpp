@@ -104,6 +104,9 @@ private:
                      std::span<const KafkaHeader> headers);
     void on_delivery(const iots_delivery_report_t &report);
     void fail(const std::string &message);
+    // Why a host call naming (batch, index) is refused, or "" when it may proceed: only inside
+    // process() of that very batch, with an index inside it.
+    std::string batch_misuse(const iots_batch_view_t *batch, uint32_t index) const;
     void finish(bool close_windows, int timeout_ms);
 
     PipelineConfig config_;
@@ -125,6 +128,10 @@ private:
     bool order_dirty_ = true;
     int64_t skip_before_ms_ = -1;  // bounded run from a time: records older than this are skipped
     bool draining_ = false;  // inside drain_and_commit(): commits wait for the broker's answer
+    // The batch whose process() calls are running, else nullptr. dead_letter and report_anomaly
+    // accept only this batch: a pointer kept from an earlier process() may equal &batch_.view()
+    // while its rows are gone, so pointer equality alone is no guard.
+    const iots_batch_view_t *batch_in_process_ = nullptr;
 
     mutable std::mutex rules_mutex_;
     std::vector<std::string> rule_names_;  // id -> name (at most 64)
