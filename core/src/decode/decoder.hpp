@@ -41,6 +41,11 @@ struct DecoderSchema {
 
     // Index of a field path, or -1.
     int field_index(std::string_view path) const noexcept;
+
+    // A path is dot-separated non-empty segments: "temperature", "location.lat". Quotes,
+    // backslashes and control characters are refused: keys are matched against the raw JSON
+    // text, where those would be escaped.
+    static bool valid_path(const std::string &path);
 };
 
 // Reason codes of a Rejection (static storage; compare by value or by pointer).
