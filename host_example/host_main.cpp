@@ -499,8 +499,12 @@ int command_run(const Options &o) {
     uint64_t consumed = json_u64(s, {"consumed"});
     uint64_t decoded = json_u64(s, {"decoded"});
     uint64_t rejected = json_u64(s, {"dead_lettered", "decoder"});
+    // Every output sent was delivered, or it failed and was replaced (sent again, or its dead
+    // letter sent) and counted as refused or retried.
     bool reconciled = consumed == decoded + rejected && json_u64(s, {"outputs", "failed"}) == 0 &&
-                      json_u64(s, {"outputs", "sent"}) == json_u64(s, {"outputs", "delivered"});
+                      json_u64(s, {"outputs", "sent"}) == json_u64(s, {"outputs", "delivered"}) +
+                                                              json_u64(s, {"outputs", "refused"}) +
+                                                              json_u64(s, {"outputs", "retried"});
     if (gen) reconciled = reconciled && gen_stats.sent == gen_stats.delivered + gen_stats.failed;
 
     std::printf("\nSummary\n");
@@ -516,6 +520,8 @@ int command_run(const Options &o) {
     row("  decoded", u(decoded));
     row("  dead-lettered by the decoder", u(rejected));
     row("  dead-lettered by stages (late)", u(json_u64(s, {"dead_lettered", "stages"})));
+    row("  dead letters cut to fit", u(json_u64(s, {"dead_lettered", "truncated"})));
+    row("outputs refused (dead-lettered)", u(json_u64(s, {"outputs", "refused"})));
     row("alerts", u(json_u64(s, {"alerts"})));
     row("windows emitted", u(json_u64(s, {"emitted", "windows"})));
     row("aggregates emitted", u(json_u64(s, {"emitted", "aggregates"})));

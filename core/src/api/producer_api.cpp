@@ -31,7 +31,7 @@ IOTS_EXPORT iots_err_t iots_producer_new(const char *config_json, iots_delivery_
         Json config = parse_config(config_json, "producer config");
         Producer::DeliveryCallback callback;
         if (dr_cb != nullptr)
-            callback = [dr_cb, dr_opaque](const iots_delivery_report_t &report) { dr_cb(dr_opaque, &report); };
+            callback = [dr_cb, dr_opaque](const iots_delivery_report_t &report, const rd_kafka_message_t &) { dr_cb(dr_opaque, &report); };
         auto handle = std::make_unique<iots_producer_s>();
         handle->producer = std::make_unique<Producer>(config, std::move(callback));
         *producerp = handle.release();

@@ -198,7 +198,7 @@ IOTS_EXPORT iots_err_t iots_loadgen_new(const char *config_json, iots_loadgen_t 
             throw Error(IOTS_ERR_CONFIG, "load generator config: key 'anomaly_share' must be in [0, 1]");
         if (gen->topic.empty()) throw Error(IOTS_ERR_CONFIG, "load generator config: key 'topic' is empty");
         iots_loadgen_s *raw = gen.get();
-        gen->producer = std::make_unique<Producer>(producer_config, [raw](const iots_delivery_report_t &report) {
+        gen->producer = std::make_unique<Producer>(producer_config, [raw](const iots_delivery_report_t &report, const rd_kafka_message_t &) {
             (report.err == IOTS_OK ? raw->delivered : raw->failed).fetch_add(1, std::memory_order_relaxed);
         });
         *loadgenp = gen.release();

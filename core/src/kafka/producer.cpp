@@ -44,6 +44,46 @@ bool is_true(const std::string &value) { return value == "true" || value == "1";
 
 }  // namespace
 
+OutputFailure classify_output_failure(rd_kafka_resp_err_t err) noexcept {
+    switch (err) {
+        // The record itself: too large for the producer or the broker, or refused as invalid.
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_INVALID_MSG:
+        case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+        case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP:
+        case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+        case RD_KAFKA_RESP_ERR__BAD_MSG:
+            return OutputFailure::refused;
+        // The cluster, for now: librdkafka retried until its limits, a later attempt may pass.
+        case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+        case RD_KAFKA_RESP_ERR__TIMED_OUT:
+        case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
+        case RD_KAFKA_RESP_ERR__TRANSPORT:
+        case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+        case RD_KAFKA_RESP_ERR__RETRY:
+        case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+        case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+        case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+        case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+        case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+        case RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE:
+        case RD_KAFKA_RESP_ERR_REPLICA_NOT_AVAILABLE:
+        case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+        case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+        case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+        case RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR:
+        case RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH:
+        case RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH:
+        case RD_KAFKA_RESP_ERR_THROTTLING_QUOTA_EXCEEDED:
+            return OutputFailure::transient;
+        // Everything else (authorization, policy, a fatal idempotence error, a purge at
+        // shutdown, codes we do not know) must not be papered over.
+        default:
+            return OutputFailure::fatal;
+    }
+}
+
 void install_kafka_logging(rd_kafka_conf_t *conf) { rd_kafka_conf_set_log_cb(conf, log_from_kafka); }
 
 void require_bootstrap_servers(const KafkaProperties &properties, const std::string &what) {
@@ -154,7 +194,7 @@ void Producer::send(std::string_view topic, std::string_view key, std::string_vi
         }
         if (kafka_headers != nullptr) rd_kafka_headers_destroy(kafka_headers);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            throw Error(IOTS_ERR_KAFKA, "cannot send to topic '" + std::string(rd_kafka_topic_name(rkt)) +
+            throw KafkaSendError(err, "cannot send to topic '" + std::string(rd_kafka_topic_name(rkt)) +
                                             "': " + rd_kafka_err2str(err));
         auto now = std::chrono::steady_clock::now();
         if (!waited) {
@@ -245,7 +285,7 @@ void Producer::handle_delivery_reports(rd_kafka_event_t *event) {
             ++delivered;
         if (on_delivery_) {
             try {
-                on_delivery_(report);
+                on_delivery_(report, *msg);
             } catch (const std::exception &e) {
                 log->error("delivery callback threw: {}", e.what());
             }
@@ -328,6 +368,14 @@ bool Producer::close(int timeout_ms) {
     rd_kafka_destroy(rk_);
     rk_ = nullptr;
     return clean;
+}
+
+size_t Producer::max_message_bytes() const {
+    char value[32];
+    size_t size = sizeof value;
+    if (rd_kafka_conf_get(rd_kafka_conf(rk_), "message.max.bytes", value, &size) != RD_KAFKA_CONF_OK)
+        throw Error(IOTS_ERR_INTERNAL, "librdkafka has no message.max.bytes");
+    return std::stoull(value);
 }
 
 iots_producer_stats_t Producer::stats() const {

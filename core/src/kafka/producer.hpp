@@ -28,6 +28,26 @@ namespace iotstream {
 
 using KafkaHeader = std::pair<std::string_view, std::string_view>;
 
+// What a failed output means once librdkafka has given up on it (its own retries are spent).
+enum class OutputFailure {
+    transient,  // the cluster could not take it now (leader moves, timeouts, too few replicas): send again
+    refused,    // this record can never be taken (too large, invalid): re-sending the same bytes is futile
+    fatal,      // the producer or the topic is unusable (authorization, fatal idempotence error, shutdown)
+};
+OutputFailure classify_output_failure(rd_kafka_resp_err_t err) noexcept;
+
+// Thrown by Producer::send when librdkafka refuses a message at once; carries its code so
+// the caller can classify it.
+class KafkaSendError : public Error {
+public:
+    KafkaSendError(rd_kafka_resp_err_t kafka_error, const std::string &message)
+        : Error(IOTS_ERR_KAFKA, message), kafka_error_(kafka_error) {}
+    rd_kafka_resp_err_t kafka_error() const noexcept { return kafka_error_; }
+
+private:
+    rd_kafka_resp_err_t kafka_error_;
+};
+
 // Routes librdkafka's own log lines to logger("kafka"); install on every client's conf.
 void install_kafka_logging(rd_kafka_conf_t *conf);
 
@@ -36,7 +56,9 @@ void require_bootstrap_servers(const KafkaProperties &properties, const std::str
 
 class Producer {
 public:
-    using DeliveryCallback = std::function<void(const iots_delivery_report_t &)>;
+    // `message` is librdkafka's copy of the reported message (its error code, payload and
+    // headers), valid only during the call.
+    using DeliveryCallback = std::function<void(const iots_delivery_report_t &report, const rd_kafka_message_t &message)>;
 
     // `config`: the producer config object ("topic", "queue_full_timeout_ms", "kafka").
     // `on_delivery` (may be empty) runs on the delivery thread, once per accepted message,
@@ -51,8 +73,8 @@ public:
 
     // Raw send; copies key and value. An empty `topic` means the default topic; a key with a
     // null data() is "no key" (random partition). `msg_opaque` comes back in the report.
-    // Waits up to queue_full_timeout_ms for room, then throws Error(IOTS_ERR_QUEUE_FULL).
-    // Thread-safe.
+    // Waits up to queue_full_timeout_ms for room, then throws Error(IOTS_ERR_QUEUE_FULL); any
+    // other refusal throws KafkaSendError. Thread-safe.
     void send(std::string_view topic, std::string_view key, std::string_view value,
               std::span<const KafkaHeader> headers, void *msg_opaque);
     // Wraps `data_json` (checked: one JSON object) in the envelope, keyed by sensor_id.
@@ -68,6 +90,8 @@ public:
     bool close(int timeout_ms);
 
     iots_producer_stats_t stats() const;
+    // librdkafka's message.max.bytes as configured: no larger message is sent.
+    size_t max_message_bytes() const;
     rd_kafka_t *handle() { return rk_; }
     const std::string &default_topic() const { return default_topic_; }
 

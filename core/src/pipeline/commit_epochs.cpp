@@ -85,7 +85,17 @@ void Pipeline::commit_durable_epochs() {
 
 void Pipeline::drain_and_commit(int timeout_ms, const std::vector<uint32_t> &) {
     seal_epoch();
-    if (!producer_->flush(timeout_ms))
+    // Outputs that failed are sent again or dead-lettered, and those need acknowledging too.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    bool settled = false;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        settled = producer_->flush(static_cast<int>(std::max<int64_t>(0, left.count())));
+        if (!resend_failed_outputs()) break;
+        settled = false;
+        if (std::chrono::steady_clock::now() >= deadline) break;
+    }
+    if (!settled)
         logger("pipeline")->warn("outputs not all acknowledged within {} ms; their offsets stay uncommitted",
                                  timeout_ms);
     draining_ = true;  // these commits must land before the partitions are given up

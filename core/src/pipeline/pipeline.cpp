@@ -5,6 +5,7 @@
 #include "common/clock.hpp"
 #include "common/log.hpp"
 #include "pipeline/commit_epochs.hpp"
+#include "pipeline/dead_letter.hpp"
 #include "pipeline/host_table.hpp"
 
 namespace iotstream {
@@ -56,8 +57,21 @@ void Pipeline::build_clients() {
     if (!pk.contains("linger.ms")) pk["linger.ms"] = 2;  // alerts are latency-sensitive
     if (!pk.contains("compression.type")) pk["compression.type"] = "lz4";
     if (!producer_config.contains("queue_full_timeout_ms")) producer_config["queue_full_timeout_ms"] = 120000;
-    producer_ = std::make_unique<Producer>(producer_config,
-                                           [this](const iots_delivery_report_t &report) { on_delivery(report); });
+    producer_ = std::make_unique<Producer>(producer_config, [this](const iots_delivery_report_t &report,
+                                                                   const rd_kafka_message_t &message) {
+        on_delivery(report, message);
+    });
+    // A dead letter must fit what the producer sends: by default half of it, at most 512 KiB.
+    const auto max_message = static_cast<int64_t>(producer_->max_message_bytes());
+    if (config_.dead_letter_max_bytes > max_message)
+        throw Error(IOTS_ERR_CONFIG, "pipeline config: limits: 'dead_letter_max_bytes' (" +
+                                         std::to_string(config_.dead_letter_max_bytes) +
+                                         ") must not exceed the producer's message.max.bytes (" +
+                                         std::to_string(max_message) + ")");
+    dead_letter_max_bytes_ = static_cast<size_t>(
+        config_.dead_letter_max_bytes >= 0
+            ? config_.dead_letter_max_bytes
+            : std::max<int64_t>(std::min<int64_t>(max_message / 2, 512 * 1024), kMinDeadLetterBytes));
 
     Json consumer_config = client_config(config_.consumer, config_.kafka, "consumer");
     consumer_config["group_id"] = config_.group_id;
@@ -196,6 +210,7 @@ bool Pipeline::process_once(int poll_timeout_ms) {
     if (order_dirty_) refresh_execution_order();  // a rebalance inside poll() may add instances
     if (!messages.empty()) process_batch(messages);
     tick_stages(false);
+    resend_failed_outputs();
     if (std::chrono::steady_clock::now() - last_seal_ >= std::chrono::milliseconds(config_.commit_interval_ms))
         seal_epoch();
     commit_durable_epochs();

@@ -41,6 +41,9 @@ struct CommitEpoch;
 struct PipelineCounters {
     std::atomic<uint64_t> consumed{0}, decoded{0}, decode_rejected{0}, stage_dead_lettered{0};
     std::atomic<uint64_t> alerts{0}, outputs_sent{0}, outputs_delivered{0}, outputs_failed{0};
+    // Outputs librdkafka gave up on: refused for good (then dead-lettered), or sent again.
+    std::atomic<uint64_t> outputs_refused{0}, outputs_retried{0};
+    std::atomic<uint64_t> outputs_dead_lettered{0}, dead_letters_truncated{0};
     std::atomic<uint64_t> batches{0}, commits{0}, commit_failures{0}, committed_epochs{0}, plugin_swaps{0};
     std::atomic<uint64_t> bytes_consumed{0};
     std::atomic<uint64_t> skipped_before_start{0};  // bounded runs from a time: older records read, not processed
@@ -91,6 +94,10 @@ private:
     void process_batch(std::vector<MessagePtr> &messages);
     void dead_letter_message(const rd_kafka_message_t &message, std::string_view reason,
                              std::string_view detail);
+    void dead_letter_refused_output(std::string_view topic, std::string_view key, std::string_view value,
+                                    std::span<const KafkaHeader> headers, rd_kafka_resp_err_t error,
+                                    CommitEpoch *epoch);
+    bool resend_failed_outputs();
     void tick_stages(bool force);
     void poll_plugins(bool force);
     void on_assign(const TopicPartitions &parts);
@@ -100,9 +107,10 @@ private:
     void seal_epoch();
     void commit_durable_epochs();
     void drain_and_commit(int timeout_ms, const std::vector<uint32_t> &streams);
+    // Sends in `epoch` (the open one when null); a record librdkafka refuses at once is dead-lettered.
     void send_output(std::string_view topic, std::string_view key, std::string_view value,
-                     std::span<const KafkaHeader> headers);
-    void on_delivery(const iots_delivery_report_t &report);
+                     std::span<const KafkaHeader> headers, CommitEpoch *epoch = nullptr);
+    void on_delivery(const iots_delivery_report_t &report, const rd_kafka_message_t &message);
     void fail(const std::string &message);
     // Why a host call naming (batch, index) is refused, or "" when it may proceed: only inside
     // process() of that very batch, with an index inside it.
@@ -118,6 +126,22 @@ private:
     std::string scratch_;
 
     std::unique_ptr<Producer> producer_;
+    size_t dead_letter_max_bytes_ = 0;
+
+    // Outputs librdkafka gave up on with a transient or record-level error, copied on the
+    // delivery thread; the processing thread sends them again or dead-letters them. Each
+    // still counts in its epoch's `outstanding` until its replacement is sent.
+    struct FailedOutput {
+        std::string topic;
+        std::optional<std::string> key;
+        std::string value;
+        std::vector<std::pair<std::string, std::string>> headers;
+        rd_kafka_resp_err_t error;
+        CommitEpoch *epoch;
+    };
+    std::mutex failed_outputs_mutex_;
+    std::vector<FailedOutput> failed_outputs_;
+    std::chrono::steady_clock::time_point last_retry_warning_{};
     std::unique_ptr<Consumer> consumer_;
 
     iots_host_api_t host_api_{};

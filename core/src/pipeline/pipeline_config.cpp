@@ -1,6 +1,7 @@
 #include "pipeline/pipeline_config.hpp"
 
 #include "common/defaults.hpp"
+#include "pipeline/dead_letter.hpp"
 #include "plugin_host/plugin_loader.hpp"  // default_plugin_dir
 
 namespace iotstream {
@@ -85,6 +86,12 @@ PipelineConfig PipelineConfig::from_json(const Json &document) {
     c.plugin_dir = dir.empty() ? default_plugin_dir() : std::filesystem::path(dir);
     c.watch_plugins = p.get_bool("watch", true);
     p.finish();
+
+    Json limits = r.get_json("limits", Json::object());
+    ConfigReader l(limits, "pipeline config: limits");
+    c.dead_letter_max_bytes =
+        l.get_int("dead_letter_max_bytes", -1, static_cast<int64_t>(kMinDeadLetterBytes), int64_t{1} << 30);
+    l.finish();
 
     c.commit_interval_ms = static_cast<int>(r.get_int("commit_interval_ms", 1000, 10, 600000));
     c.producer = r.get_json("producer", Json::object());

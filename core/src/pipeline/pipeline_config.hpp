@@ -36,6 +36,8 @@ struct PipelineConfig {
     std::string bounded_start = "earliest";  // "earliest" | "committed"
     int64_t bounded_start_time_ms = -1;      // >= 0: start at the first record at/after this time
     int64_t bounded_start_offset = -1;       // >= 0: start every partition at this offset
+    // Limits (docs/pipeline.md, "Limits"). -1: half the producer's message.max.bytes, at most 512 KiB.
+    int64_t dead_letter_max_bytes = -1;
 
     static PipelineConfig from_json(const Json &document);
 };

@@ -14,19 +14,24 @@ Json Pipeline::stats() const {
     out["alerts"] = counters_.alerts.load();
     out["outputs"] = {{"sent", counters_.outputs_sent.load()},
                       {"delivered", counters_.outputs_delivered.load()},
-                      {"failed", counters_.outputs_failed.load()}};
+                      {"failed", counters_.outputs_failed.load()},
+                      {"refused", counters_.outputs_refused.load()},
+                      {"retried", counters_.outputs_retried.load()}};
     out["skipped_before_start"] = counters_.skipped_before_start.load();
     out["commits"] = counters_.commits.load();
     out["commit_failures"] = counters_.commit_failures.load();
     out["plugin_swaps"] = counters_.plugin_swaps.load();
     uint64_t decode_rejected = counters_.decode_rejected.load();
     uint64_t stage_dead_lettered = counters_.stage_dead_lettered.load();
+    uint64_t outputs_dead_lettered = counters_.outputs_dead_lettered.load();
     {
         std::lock_guard lock(stats_mutex_);
         out["error"] = error_;
         out["dead_lettered"] = {{"decoder", decode_rejected},
                                 {"stages", stage_dead_lettered},
-                                {"total", decode_rejected + stage_dead_lettered},
+                                {"outputs", outputs_dead_lettered},
+                                {"total", decode_rejected + stage_dead_lettered + outputs_dead_lettered},
+                                {"truncated", counters_.dead_letters_truncated.load()},
                                 {"by_reason", dead_letter_reasons_}};
         out["emitted"] = emitted_by_output_;
     }
