@@ -44,7 +44,7 @@ public:
             .checkpoint = checkpoint_callback(),
             .flush = flush_callback(),
             .destroy = destroy,
-            .reserved = {},
+            .config_key_size = sizeof(iots_config_key_t),
         };
     }
 

@@ -88,10 +88,12 @@ INSTANTIATE_TEST_SUITE_P(
                       "does not export the entry symbol 'iots_plugin_descriptors'"},
         RejectionCase{"zero_descriptors", "zero_descriptors.so", "returned no descriptors (count 0)"},
         RejectionCase{"abi_major_2", "abi_major_2.so", "built for plugin ABI 2.0, but this host speaks ABI 1.x (major 2 differs)"},
-        RejectionCase{"abi_minor_newer", "abi_minor_newer.so", "(minor 1 is newer); upgrade iotstream"},
-        RejectionCase{"struct_too_small", "struct_too_small.so", "is too small for ABI 1.0, which needs at least"},
+        RejectionCase{"abi_minor_newer", "abi_minor_newer.so", "(minor 2 is newer); upgrade iotstream"},
+        RejectionCase{"struct_too_small", "struct_too_small.so", "is too small for ABI 1.1, which needs at least"},
         RejectionCase{"null_process", "null_process.so", "plugin 'test_null': required callback process() is NULL"},
         RejectionCase{"bad_name", "bad_name.so", "plugin name 'Bad-Name' is not 1 to 64 characters of [a-z0-9_]"},
+        RejectionCase{"key_size_too_small", "key_size_too_small.so",
+                      "plugin 'test_narrow': config_key_size 24 is smaller than an ABI 1.0 config key (32 bytes)"},
         RejectionCase{"unresolved_symbol", "unresolved_symbol.so",
                       "undefined symbol: iots_fixture_function_defined_nowhere"}),
     [](const ::testing::TestParamInfo<RejectionCase> &param) {
@@ -225,15 +227,67 @@ TEST(PluginLoader, NewerPluginsLargerDescriptorIsAcceptedAndItsTailIgnored) {
     EXPECT_EQ(host.contexts().back()->anomalies.size(), 1u);
 }
 
+// The fixture's key table as the host must read it, whatever the plugin's layout.
+void expect_fixture_keys(const Plugin &plugin) {
+    const Json keys = plugin.describe()["config"];
+    ASSERT_EQ(keys.size(), 2u) << keys.dump();
+    EXPECT_EQ(keys[0]["name"], "threshold");
+    EXPECT_EQ(keys[0]["default"], 30);
+    EXPECT_EQ(keys[0]["help"], "report readings above this");
+    EXPECT_EQ(keys[1]["name"], "field");
+    EXPECT_EQ(keys[1]["type"], "string");
+    EXPECT_EQ(keys[1]["default"], "temperature");
+}
+
+// An instance made with the default config reports a reading above the default threshold (30).
+void expect_fixture_runs(const PluginRef &plugin) {
+    FakeHost host;
+    auto instance = host.instantiate(plugin);
+    ReadingBatch batch(kTemperatureOnly);
+    batch.add("s1", 1, 35.0);
+    batch.add("s1", 2, 25.0);
+    instance->process(batch.view());
+    EXPECT_EQ(host.contexts().back()->anomalies.size(), 1u);
+}
+
 TEST(PluginLoader, OlderPluginsShorterDescriptorReadsZerosPastItsSize) {
     TempDir dir;
     install("struct_minimal", dir.path(), "struct_minimal.so");
     PluginDirectory plugins(dir.path());
     const PluginRef plugin = plugins.find("test_minimal");
-    ASSERT_NE(plugin, nullptr);
-    EXPECT_EQ(plugin->descriptor().struct_size, offsetof(iots_plugin_descriptor_t, reserved));
-    // The plugin's own bytes past struct_size hold a pointer; the host copy must not.
-    for (void *reserved : plugin->descriptor().reserved) EXPECT_EQ(reserved, nullptr);
+    // Past its struct_size the plugin holds config_key_size 1, which would be refused: the host
+    // must read a zero there (the 1.0 key size) instead.
+    ASSERT_NE(plugin, nullptr) << plugins.rejections()[0].reason;
+    EXPECT_EQ(plugin->descriptor().struct_size, offsetof(iots_plugin_descriptor_t, config_key_size));
+    expect_fixture_keys(*plugin);
+}
+
+TEST(PluginLoader, PluginsBuiltForAbi1_0KeepLoading) {
+    TempDir dir;
+    install("abi_1_0", dir.path(), "abi_1_0.so");
+    PluginDirectory plugins(dir.path());
+    const PluginRef plugin = plugins.find("test_old");
+    ASSERT_NE(plugin, nullptr) << plugins.rejections()[0].reason;
+    // ABI 1.0's descriptor: the fields through destroy, then void *reserved[8].
+    EXPECT_EQ(plugin->descriptor().struct_size,
+              offsetof(iots_plugin_descriptor_t, destroy) + sizeof(void (*)(void *)) + 8 * sizeof(void *));
+    EXPECT_EQ(plugin->describe()["abi"], std::to_string(IOTS_PLUGIN_ABI_MAJOR) + ".0");
+    expect_fixture_keys(*plugin);
+    expect_fixture_runs(plugin);
+}
+
+TEST(PluginLoader, KeyTableIsSteppedByItsElementSize) {
+    TempDir dir;
+    install("wide_keys", dir.path(), "wide_keys.so");
+    PluginDirectory plugins(dir.path());
+    const PluginRef plugin = plugins.find("test_wide");
+    ASSERT_NE(plugin, nullptr) << plugins.rejections()[0].reason;
+    // Each key is followed by a field a newer plugin.h appended: the host reads what it knows.
+    expect_fixture_keys(*plugin);
+    expect_fixture_runs(plugin);
+    // The host's copy of the table has its own element size.
+    EXPECT_EQ(plugin->descriptor().config_key_size, sizeof(iots_config_key_t));
+    EXPECT_EQ(plugin->descriptor().config_keys[1].name, std::string("field"));
 }
 
 TEST(PluginLoader, AnInstanceKeepsItsLibraryLoadedAndItsCopyIsRemovedAfter) {

@@ -33,9 +33,14 @@
  * copies struct_size bytes into a zeroed descriptor of its own.
  *
  * The one rule for growing the ABI: fields are only appended, at the end of a struct, with a
- * new minor; a zero in a new field means "as the previous minor did". Whoever reads a struct
- * from the other side checks that the field is inside the sender's struct_size first
- * (IOTS_HAS_FIELD), e.g. a plugin before calling a host function newer than ABI 1.0.
+ * new minor; a zero in a new field means "as the previous minor did". There is no reserved
+ * padding: struct_size says how much of a struct its writer knew. Whoever reads a struct from
+ * the other side checks that the field is inside the writer's struct_size first
+ * (IOTS_HAS_FIELD), e.g. a plugin before calling a host function newer than ABI 1.0. An array
+ * of structs travels with its element size (config_key_size), so its elements grow the same way.
+ *
+ * History: 1.0 the first ABI (its descriptor ended in `void *reserved[8]`, always zero).
+ *          1.1 config_key_size appended to the descriptor in place of the padding.
  *
  * Threading: every call to one plugin instance (create, process, tick, on_assign, on_revoke,
  * checkpoint, flush, destroy) is made from one pipeline thread, one at a time; an instance
@@ -58,7 +63,7 @@ extern "C" {
 #endif
 
 #define IOTS_PLUGIN_ABI_MAJOR 1
-#define IOTS_PLUGIN_ABI_MINOR 0
+#define IOTS_PLUGIN_ABI_MINOR 1
 /** The one symbol a plugin library exports. */
 #define IOTS_PLUGIN_ENTRY_SYMBOL "iots_plugin_descriptors"
 
@@ -126,6 +131,8 @@ typedef enum iots_config_type_e {
     IOTS_CONFIG_JSON = 5    /**< any JSON value (arrays, objects), read as JSON text */
 } iots_config_type_t;
 
+/** One config key. Grows like every struct here (appended fields, zero = as before): the host
+ *  steps through a table by the descriptor's config_key_size. */
 typedef struct iots_config_key_s {
     const char *name;
     iots_config_type_t type;
@@ -176,7 +183,7 @@ typedef struct iots_host_api_s {
     int (*config_bool)(const iots_config_t *cfg, const char *key, int *out);
     int (*config_int)(const iots_config_t *cfg, const char *key, int64_t *out);
     int (*config_double)(const iots_config_t *cfg, const char *key, double *out);
-    /** *out points into host memory valid as long as cfg; *len excludes the NUL. */
+    /** *out points into host memory valid as long as cfg; *len excludes the NUL (len may be NULL). */
     int (*config_string)(const iots_config_t *cfg, const char *key, const char **out,
                          size_t *len);
     /** The key's value as JSON text (for IOTS_CONFIG_JSON keys); same lifetime rule. */
@@ -221,7 +228,8 @@ typedef struct iots_plugin_descriptor_s {
     const char *version;    /**< the plugin's own version, e.g. "1.2.0" */
     const char *description; /**< one line; may be NULL */
     iots_plugin_kind_t kind;
-    const iots_config_key_t *config_keys; /**< static table of config_key_count keys */
+    const iots_config_key_t *config_keys; /**< static table of config_key_count keys, each
+                                               config_key_size bytes (IOTS_CONFIG_KEYS sets all three) */
     uint32_t config_key_count;
 
     /**
@@ -258,7 +266,9 @@ typedef struct iots_plugin_descriptor_s {
     /** Frees the instance. Never fails. */
     void (*destroy)(void *instance);
 
-    void *reserved[8]; /**< zero; room to grow without breaking struct_size checks */
+    /* ---- ABI 1.1 ---- */
+    /** sizeof one config_keys element as the plugin was built; 0 = the 1.0 iots_config_key_t */
+    uint32_t config_key_size;
 } iots_plugin_descriptor_t;
 
 /** The type of the entry symbol. */
@@ -268,9 +278,11 @@ typedef const iots_plugin_descriptor_t *const *(*iots_plugin_entry_fn)(uint32_t 
  * Designated initializers for a descriptor's config key table, from a static array:
  *     static const iots_config_key_t my_keys[] = {{.name = "threshold", ...}, ...};
  *     ... IOTS_CONFIG_KEYS(my_keys), ...
+ * (C only: C++20 wants designators in declaration order, and config_key_size comes last.)
  */
-#define IOTS_CONFIG_KEYS(table) \
-    .config_keys = (table), .config_key_count = (uint32_t)(sizeof(table) / sizeof((table)[0]))
+#define IOTS_CONFIG_KEYS(table)                                                          \
+    .config_keys = (table), .config_key_count = (uint32_t)(sizeof(table) / sizeof((table)[0])), \
+    .config_key_size = (uint32_t)sizeof((table)[0])
 
 /**
  * Defines the entry symbol over the given descriptor addresses (static storage), in C or C++:

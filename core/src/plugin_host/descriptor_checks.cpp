@@ -37,15 +37,34 @@ bool default_matches(iots_config_type_t type, const Json &value) {
     return false;
 }
 
+// iots_config_key_t as ABI 1.0 defined it; later minors only append fields.
+constexpr size_t kConfigKeySize1_0 = offsetof(iots_config_key_t, help) + sizeof(iots_config_key_t::help);
+
+// Copies the plugin's key table into `keys`, element by element: each is config_key_size bytes
+// as the plugin was built (0, or a 1.0 plugin: the 1.0 size); fields a newer plugin.h appended
+// are left out, fields an older one lacked read as zero.
+void copy_config_keys(const fs::path &file, const iots_plugin_descriptor_t &d, std::vector<iots_config_key_t> &keys) {
+    keys.assign(d.config_key_count, iots_config_key_t{});
+    if (d.config_key_count == 0) return;
+    if (d.config_keys == nullptr) {
+        reject_plugin_file(file, std::string("plugin '") + d.name + "': config_key_count is " +
+                                     std::to_string(d.config_key_count) + " but config_keys is NULL");
+    }
+    const size_t step = d.abi_minor >= 1 && d.config_key_size != 0 ? d.config_key_size : kConfigKeySize1_0;
+    if (step < kConfigKeySize1_0 || step % alignof(iots_config_key_t) != 0) {
+        reject_plugin_file(file, std::string("plugin '") + d.name + "': config_key_size " + std::to_string(step) +
+                                     " is smaller than an ABI 1.0 config key (" + std::to_string(kConfigKeySize1_0) +
+                                     " bytes) or not a multiple of its alignment; set it with sizeof");
+    }
+    const auto *table = reinterpret_cast<const unsigned char *>(d.config_keys);
+    for (uint32_t k = 0; k < d.config_key_count; ++k)
+        std::memcpy(&keys[k], table + k * step, std::min(step, sizeof(iots_config_key_t)));
+}
+
 // The key table is data the host shows and validates against without running plugin code,
 // so it is checked at load time; PluginConfig checks user values against it later.
 void check_config_keys(const fs::path &file, const iots_plugin_descriptor_t &d) {
     const std::string plugin = std::string("plugin '") + d.name + "': ";
-    if (d.config_key_count == 0) return;
-    if (d.config_keys == nullptr) {
-        reject_plugin_file(file, plugin + "config_key_count is " + std::to_string(d.config_key_count) +
-                         " but config_keys is NULL");
-    }
     std::set<std::string, std::less<>> seen;
     for (uint32_t k = 0; k < d.config_key_count; ++k) {
         const iots_config_key_t &key = d.config_keys[k];
@@ -91,7 +110,8 @@ size_t required_descriptor_size(uint16_t abi_minor) {
 
 // Checks one descriptor as the plugin built it and returns the host-side copy.
 iots_plugin_descriptor_t check_descriptor(const fs::path &file, uint32_t index,
-                                          const iots_plugin_descriptor_t *given) {
+                                          const iots_plugin_descriptor_t *given,
+                                          std::vector<iots_config_key_t> &config_keys) {
     const std::string which = "descriptor #" + std::to_string(index);
     if (given == nullptr) reject_plugin_file(file, which + " is NULL");
     // The first three fields are the same in every ABI version.
@@ -145,6 +165,9 @@ iots_plugin_descriptor_t check_descriptor(const fs::path &file, uint32_t index,
                           : copy.destroy == nullptr ? "destroy"
                                                     : nullptr;
     if (missing != nullptr) reject_plugin_file(file, plugin + "required callback " + missing + "() is NULL");
+    copy_config_keys(file, copy, config_keys);
+    copy.config_keys = config_keys.data();
+    copy.config_key_size = sizeof(iots_config_key_t);
     check_config_keys(file, copy);
     return copy;
 }

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <vector>
 
 #include "iotstream/plugin.h"
 
@@ -18,8 +19,11 @@ size_t required_descriptor_size(uint16_t abi_minor);
 const char *config_type_name(iots_config_type_t type);
 
 // Checks descriptor #`index` as the plugin built it and returns the host-side copy:
-// zero-initialised, then min(struct_size, sizeof) bytes of it. Refusals name the file.
+// zero-initialised, then min(struct_size, sizeof) bytes of it. Its key table is copied the same
+// way into `config_keys` (stepped by the plugin's config_key_size), and the copy points there,
+// so the host reads every key in this header's layout. Refusals name the file.
 iots_plugin_descriptor_t check_descriptor(const std::filesystem::path &file, uint32_t index,
-                                          const iots_plugin_descriptor_t *given);
+                                          const iots_plugin_descriptor_t *given,
+                                          std::vector<iots_config_key_t> &config_keys);
 
 }  // namespace iotstream

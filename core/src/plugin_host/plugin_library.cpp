@@ -209,7 +209,7 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const fs::path &file) {
     for (uint32_t i = 0; i < count; ++i) {
         Plugin &plugin = self->plugins_[i];
         plugin.library_ = self.get();
-        plugin.descriptor_ = check_descriptor(file, i, descriptors[i]);
+        plugin.descriptor_ = check_descriptor(file, i, descriptors[i], plugin.config_keys_);
         if (!names.insert(plugin.descriptor_.name).second)
             reject_plugin_file(file, std::string("plugin name '") + plugin.descriptor_.name +
                              "' appears twice in this file");

@@ -22,8 +22,14 @@ std::filesystem::path default_plugin_dir();
 // which keeps the library loaded.
 class Plugin {
 public:
+    Plugin() = default;
+    Plugin(Plugin &&) = default;  // moves the key table's buffer with it: descriptor_ stays valid
+    Plugin(const Plugin &) = delete;
+    Plugin &operator=(const Plugin &) = delete;
+
     // The host-side copy: zero-initialised, then min(struct_size, sizeof) bytes of the
-    // plugin's descriptor, so fields an older plugin lacks read as zero.
+    // plugin's descriptor, so fields an older plugin lacks read as zero. Its config_keys point
+    // to the host's copy of the key table, in this header's layout (config_key_size = sizeof).
     const iots_plugin_descriptor_t &descriptor() const { return descriptor_; }
     std::string_view name() const { return descriptor_.name; }
     std::string_view version() const { return descriptor_.version ? descriptor_.version : ""; }
@@ -44,6 +50,7 @@ private:
     friend class PluginLibrary;
     const PluginLibrary *library_ = nullptr;
     iots_plugin_descriptor_t descriptor_{};
+    std::vector<iots_config_key_t> config_keys_;  // descriptor_.config_keys points here
 };
 
 // Shares ownership of the plugin's library (aliasing shared_ptr).
