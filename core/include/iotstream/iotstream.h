@@ -46,7 +46,7 @@ extern "C" {
 #define IOTS_VERSION 0x000100ff
 /** ABI of this header. A different major is incompatible; minors only append. */
 #define IOTS_ABI_MAJOR 1
-#define IOTS_ABI_MINOR 1
+#define IOTS_ABI_MINOR 2
 
 /** Version of the library actually loaded, in the IOTS_VERSION format. Thread-safe. */
 IOTS_EXPORT int iots_version(void);
@@ -458,6 +458,107 @@ IOTS_EXPORT iots_err_t iots_loadgen_get_stats(iots_loadgen_t *loadgen,
 IOTS_EXPORT void iots_loadgen_destroy(iots_loadgen_t *loadgen);
 
 /* ------------------------------------------------------------------------------------------
+ * Ingestion: the service behind a device gateway (HTTP, MQTT, or the caller's own). Since ABI 1.2.
+ * A device's payload is one reading, a JSON array of readings, or NDJSON (one per line):
+ *   {"sensor_id": "sensor_3_17", "timestamp": "2026-11-26T23:34:43.123Z", "data": {...}}
+ * "sensor_id" defaults to the device id, "timestamp" to now; other keys are not carried.
+ * Each reading is checked with the pipeline decoder's rules, charged to the device's token
+ * bucket, wrapped in the seed's envelope (fresh "message_id") and produced keyed by sensor_id.
+ * ---------------------------------------------------------------------------------------- */
+typedef struct iots_ingest_s iots_ingest_t;
+typedef struct iots_ingest_reply_s iots_ingest_reply_t; /* results of one submit; caller-owned */
+
+/** What became of one reading. Values never change once released. */
+typedef enum iots_ingest_status_e {
+    IOTS_INGEST_ACCEPTED = 0,     /**< handed to the producer (delivery is the producer's) */
+    IOTS_INGEST_INVALID = 1,      /**< refused by the decoder's rules; reason says which */
+    IOTS_INGEST_RATE_LIMITED = 2, /**< the device's bucket is empty; see retry_after_ms */
+    IOTS_INGEST_BACKPRESSURE = 3, /**< the producer queue stayed full; retry later */
+    IOTS_INGEST_TOO_LARGE = 4,    /**< the reading, the payload or its reading count is over a limit */
+    IOTS_INGEST_FORBIDDEN = 5,    /**< the payload names another device's sensor_id: nothing in it is produced */
+    IOTS_INGEST__END = 6          /**< one past the last status; for bindings' tables */
+} iots_ingest_status_t;
+
+/**
+ * One reading's result, borrowed from its reply (valid until iots_ingest_reply_destroy()).
+ * Only the library creates these, so fields may be appended in later minors.
+ */
+typedef struct iots_ingest_item_s {
+    iots_ingest_status_t status;
+    /** Static storage. "" when accepted; for INVALID the decoder's reason (not_json,
+     *  missing_field, wrong_type, bad_timestamp, non_finite, ...); else "rate_limited",
+     *  "queue_full", "too_large" or "foreign_sensor_id". */
+    const char *reason;
+    /** Human-readable detail naming the field or limit; "" when accepted. Owned by the reply. */
+    const char *detail;
+    /** RATE_LIMITED: milliseconds until the device's bucket holds a token again; else 0. */
+    int64_t retry_after_ms;
+} iots_ingest_item_t;
+
+/** Counters, per reading except `payloads`. Monotonic except devices_tracked. */
+typedef struct iots_ingest_stats_s {
+    size_t struct_size;            /**< set by the caller to sizeof(iots_ingest_stats_t) */
+    uint64_t payloads;             /**< iots_ingest_submit() calls */
+    uint64_t accepted;
+    uint64_t invalid;
+    uint64_t rate_limited;
+    uint64_t backpressure;
+    uint64_t too_large;
+    uint64_t forbidden;
+    uint64_t devices_tracked;      /**< token buckets held now (at most max_devices) */
+    uint64_t buckets_evicted_idle; /**< buckets dropped once refilled (no effect on limits) */
+    uint64_t buckets_evicted_early; /**< dropped while refilling because max_devices was reached */
+} iots_ingest_stats_t;
+
+/**
+ * Creates an ingestion handle. Config keys:
+ *   "topic": where readings go ("iot-readings");
+ *   "rate", "burst": each device's token bucket, readings/s (10) and capacity (20);
+ *   "devices": {"<device id>": {"rate": r, "burst": b}, ...} per-device overrides;
+ *   "max_devices": token buckets kept at most (1000000; about 16-21 bytes each);
+ *   "max_payload_bytes" (1048576), "max_readings" per payload (10000);
+ *   "sensor_ids": "own" (default: a reading's sensor_id must be the device id) or "any"
+ *                 (the caller has already authorised them);
+ *   "dead_letter_topic": when set, invalid and too-large readings are also produced there
+ *                 with headers iotstream.reason/iotstream.detail/iotstream.source (default: none);
+ *   "decoder": the pipeline's decoder schema ({"fields", "required", "max_record_bytes"});
+ *   "producer": a producer config, used only when `producer` is NULL (then
+ *               queue_full_timeout_ms defaults to 0: a full queue answers BACKPRESSURE at once).
+ * `producer` (may be NULL) is borrowed: it must outlive the handle; its delivery callback and
+ * stats see the readings. On success *ingestp owns a new handle. Thread-safe.
+ */
+IOTS_EXPORT iots_err_t iots_ingest_new(const char *config_json, iots_producer_t *producer,
+                                       iots_ingest_t **ingestp, char *errstr, size_t errstr_size);
+/**
+ * Ingests one payload (payload_len bytes, borrowed for the call; need not be NUL-terminated)
+ * from device `device_id` (non-empty, borrowed). On IOTS_OK *replyp owns a new reply with one
+ * item per reading, in payload order (a payload that cannot be split into readings, or is over
+ * a limit, is one item). Errors are reserved for bad arguments and a closed producer.
+ * Thread-safe: call it from as many threads as the gateway serves connections.
+ */
+IOTS_EXPORT iots_err_t iots_ingest_submit(iots_ingest_t *ingest, const char *device_id,
+                                          const void *payload, size_t payload_len,
+                                          iots_ingest_reply_t **replyp, char *errstr,
+                                          size_t errstr_size);
+/** Number of items in a reply. */
+IOTS_EXPORT size_t iots_ingest_reply_count(const iots_ingest_reply_t *reply);
+/** Item i of a reply (NULL when out of range). Borrowed from the reply. */
+IOTS_EXPORT const iots_ingest_item_t *iots_ingest_reply_item(const iots_ingest_reply_t *reply,
+                                                             size_t index);
+/** Frees a reply. NULL is ignored. */
+IOTS_EXPORT void iots_ingest_reply_destroy(iots_ingest_reply_t *reply);
+/** Symbolic name of a status, e.g. "accepted", "rate_limited". Static storage; never NULL. */
+IOTS_EXPORT const char *iots_ingest_status_name(iots_ingest_status_t status);
+/** Reads the counters into *stats (stats->struct_size must be set). Thread-safe. */
+IOTS_EXPORT iots_err_t iots_ingest_get_stats(iots_ingest_t *ingest, iots_ingest_stats_t *stats);
+/**
+ * Frees the handle; no submit may be running. A producer it made itself is flushed (up to
+ * timeout_ms) and closed: IOTS_ERR_TIMED_OUT if readings had to be failed. A borrowed producer
+ * is left to its owner. The handle is freed either way.
+ */
+IOTS_EXPORT iots_err_t iots_ingest_close(iots_ingest_t *ingest, int timeout_ms);
+
+/* ------------------------------------------------------------------------------------------
  * The API table, for hosts that dlopen() the library and want a single dlsym().
  * Entries are only ever appended; a host reads only the entries its struct_size covers.
  * ---------------------------------------------------------------------------------------- */
@@ -526,6 +627,16 @@ typedef struct iots_api_s {
     /* ABI 1.1 */
     iots_err_t (*producer_send_reading_at)(iots_producer_t *, const char *, const char *,
                                            const char *, int64_t, char *, size_t);
+    /* ABI 1.2 */
+    iots_err_t (*ingest_new)(const char *, iots_producer_t *, iots_ingest_t **, char *, size_t);
+    iots_err_t (*ingest_submit)(iots_ingest_t *, const char *, const void *, size_t,
+                                iots_ingest_reply_t **, char *, size_t);
+    size_t (*ingest_reply_count)(const iots_ingest_reply_t *);
+    const iots_ingest_item_t *(*ingest_reply_item)(const iots_ingest_reply_t *, size_t);
+    void (*ingest_reply_destroy)(iots_ingest_reply_t *);
+    const char *(*ingest_status_name)(iots_ingest_status_t);
+    iots_err_t (*ingest_get_stats)(iots_ingest_t *, iots_ingest_stats_t *);
+    iots_err_t (*ingest_close)(iots_ingest_t *, int);
     /* New entries are appended here, with a comment naming the ABI minor that added them. */
 } iots_api_t;
 

@@ -64,6 +64,15 @@ const iots_api_t kApiV1 = {
     .loadgen_destroy = iots_loadgen_destroy,
     // ABI 1.1
     .producer_send_reading_at = iots_producer_send_reading_at,
+    // ABI 1.2: ingestion (issue 14)
+    .ingest_new = iots_ingest_new,
+    .ingest_submit = iots_ingest_submit,
+    .ingest_reply_count = iots_ingest_reply_count,
+    .ingest_reply_item = iots_ingest_reply_item,
+    .ingest_reply_destroy = iots_ingest_reply_destroy,
+    .ingest_status_name = iots_ingest_status_name,
+    .ingest_get_stats = iots_ingest_get_stats,
+    .ingest_close = iots_ingest_close,
 };
 
 }  // namespace

@@ -1,12 +1,8 @@
 // The C API of the producer (iotstream.h: iots_producer_*).
 #include <cstring>
 
+#include "api/producer_handle.hpp"
 #include "decode/timestamp.hpp"
-#include "kafka/producer.hpp"
-
-struct iots_producer_s {
-    std::unique_ptr<iotstream::Producer> producer;
-};
 
 using namespace iotstream;
 

@@ -1,0 +1,349 @@
+#include "ingest/ingestor.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include <simdjson.h>
+
+#include "common/defaults.hpp"
+#include "common/log.hpp"
+#include "kafka/envelope.hpp"
+#include "kafka/producer.hpp"
+
+namespace iotstream {
+
+namespace {
+
+constexpr const char *kReasonRateLimited = "rate_limited";
+constexpr const char *kReasonQueueFull = "queue_full";
+constexpr const char *kReasonTooLarge = "too_large";
+constexpr const char *kReasonForeignSensor = "foreign_sensor_id";
+
+int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// The decoder's reason as a NUL-terminated static string (its constants view string literals).
+const char *static_reason(std::string_view reason) {
+    for (std::string_view known : reject_reason::all)
+        if (known == reason) return known.data();
+    return "invalid";
+}
+
+RateLimits read_limits(const Json &object, const std::string &what, RateLimits fallback) {
+    ConfigReader reader(object, what);
+    RateLimits limits{reader.get_double("rate", fallback.rate), reader.get_double("burst", fallback.burst)};
+    reader.finish();
+    if (!(limits.rate > 0) || limits.rate > 1e9)
+        throw Error(IOTS_ERR_CONFIG, what + ": key 'rate' must be > 0 and <= 1e9 readings/s");
+    if (!(limits.burst >= 1) || limits.burst > 1e7)
+        throw Error(IOTS_ERR_CONFIG, what + ": key 'burst' must be between 1 and 1e7 readings");
+    if (limits.burst / limits.rate > kMaxRefillSeconds)
+        throw Error(IOTS_ERR_CONFIG, what + ": burst/rate (the time to refill) must be at most " +
+                                         std::to_string(static_cast<int>(kMaxRefillSeconds)) + " s");
+    return limits;
+}
+
+bool is_blank(std::string_view text) {
+    return text.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
+}  // namespace
+
+struct Ingestor::Scratch {
+    explicit Scratch(std::shared_ptr<const DecoderSchema> schema) : decoder(std::move(schema)) {}
+    simdjson::dom::parser parser;
+    std::string padded;
+    std::vector<std::string> items;      // each reading's own text (for the DLQ)
+    std::vector<std::string> envelopes;  // what the decoder checks and the producer sends
+    std::vector<RawRecord> records;
+    Decoder decoder;
+    DecodedBatch decoded;
+
+    // Parses `text` with the reused parser; the element lives until the next parse.
+    simdjson::error_code parse(std::string_view text, simdjson::dom::element &out) {
+        padded.assign(text);
+        padded.resize(text.size() + simdjson::SIMDJSON_PADDING, '\0');
+        return parser.parse(padded.data(), text.size(), false).get(out);
+    }
+};
+
+Ingestor::Ingestor(const Json &config, Producer *producer) {
+    ConfigReader reader(config, "ingest config");
+    topic_ = reader.get_string("topic", kTopicReadings);
+    if (topic_.empty()) throw Error(IOTS_ERR_CONFIG, "ingest config: key 'topic' must not be empty");
+    dead_letter_topic_ = reader.get_string("dead_letter_topic", "");
+    Json bucket = Json::object();
+    if (reader.has("rate")) bucket["rate"] = reader.get_json("rate", Json());
+    if (reader.has("burst")) bucket["burst"] = reader.get_json("burst", Json());
+    const RateLimits defaults = read_limits(bucket, "ingest config", RateLimits{});
+    std::unordered_map<std::string, RateLimits> overrides;
+    Json devices = reader.get_json("devices", Json::object());
+    if (!devices.is_object())
+        throw Error(IOTS_ERR_CONFIG, "ingest config: key 'devices' must be an object of {\"rate\", \"burst\"} by device id");
+    for (const auto &[device, limits] : devices.items())
+        overrides[device] = read_limits(limits, "ingest config: devices." + device, defaults);
+    const auto max_devices = static_cast<size_t>(reader.get_int("max_devices", 1000000, 1, int64_t{1} << 32));
+    max_payload_bytes_ = static_cast<size_t>(reader.get_int("max_payload_bytes", 1 << 20, 64, int64_t{1} << 30));
+    max_readings_ = static_cast<size_t>(reader.get_int("max_readings", 10000, 1, 10000000));
+    const std::string sensor_ids = reader.get_string("sensor_ids", "own");
+    if (sensor_ids != "own" && sensor_ids != "any")
+        throw Error(IOTS_ERR_CONFIG, "ingest config: key 'sensor_ids' must be \"own\" or \"any\", got \"" +
+                                         sensor_ids + "\"");
+    own_sensor_ids_only_ = sensor_ids == "own";
+    schema_ = std::make_shared<const DecoderSchema>(
+        reader.has("decoder") ? DecoderSchema::from_json(reader.get_json("decoder", Json()), "ingest config: decoder")
+                              : DecoderSchema::defaults());
+    Json producer_config = reader.get_json("producer", Json::object());
+    reader.finish();
+    if (producer == nullptr) {
+        if (!producer_config.is_object())
+            throw Error(IOTS_ERR_CONFIG, "ingest config: key 'producer' must be an object");
+        if (!producer_config.contains("queue_full_timeout_ms")) producer_config["queue_full_timeout_ms"] = 0;
+        owned_producer_ = std::make_unique<Producer>(producer_config, Producer::DeliveryCallback{});
+        producer = owned_producer_.get();
+    }
+    producer_ = producer;
+    limiter_ = std::make_unique<DeviceRateLimiter>(defaults, overrides, max_devices);
+}
+
+Ingestor::~Ingestor() { close(Producer::kDefaultCloseTimeoutMs); }
+
+bool Ingestor::close(int timeout_ms) {
+    if (!owned_producer_) return true;
+    bool clean = owned_producer_->close(timeout_ms);
+    return clean;
+}
+
+std::unique_ptr<Ingestor::Scratch> Ingestor::checkout() {
+    {
+        std::lock_guard lock(pool_mutex_);
+        if (!pool_.empty()) {
+            auto scratch = std::move(pool_.back());
+            pool_.pop_back();
+            return scratch;
+        }
+    }
+    return std::make_unique<Scratch>(schema_);
+}
+
+void Ingestor::checkin(std::unique_ptr<Scratch> scratch) {
+    std::lock_guard lock(pool_mutex_);
+    pool_.push_back(std::move(scratch));
+}
+
+// Splits a payload into readings: a JSON array's elements, a single document, or NDJSON lines.
+// Text that is none of these stays one item, for the decoder to name what is wrong with it.
+void Ingestor::split_items(std::string_view payload, Scratch &scratch, std::vector<IngestResult> &results) {
+    scratch.items.clear();
+    const size_t start = payload.find_first_not_of(" \t\r\n");
+    if (start != std::string_view::npos && payload[start] == '[') {
+        simdjson::dom::element root;
+        if (!scratch.parse(payload, root) && root.is_array()) {
+            simdjson::dom::array array = root.get_array().value_unsafe();
+            if (array.size() > max_readings_) {
+                results.push_back({IOTS_INGEST_TOO_LARGE, kReasonTooLarge,
+                                   "payload has " + std::to_string(array.size()) + " readings; max_readings is " +
+                                       std::to_string(max_readings_)});
+                return;
+            }
+            for (simdjson::dom::element element : array) scratch.items.push_back(simdjson::to_string(element));
+            return;
+        }
+        scratch.items.emplace_back(payload);
+        return;
+    }
+    // Several non-blank lines are NDJSON unless the whole text is one (pretty-printed) document.
+    size_t lines = 0;
+    for (size_t pos = 0; pos <= payload.size() && lines < 2;) {
+        size_t end = std::min(payload.find('\n', pos), payload.size());
+        if (!is_blank(payload.substr(pos, end - pos))) ++lines;
+        pos = end + 1;
+    }
+    simdjson::dom::element root;
+    if (lines < 2 || (!scratch.parse(payload, root) && root.is_object())) {
+        scratch.items.emplace_back(payload);
+        return;
+    }
+    for (size_t pos = 0; pos <= payload.size();) {
+        size_t end = std::min(payload.find('\n', pos), payload.size());
+        std::string_view line = payload.substr(pos, end - pos);
+        if (!is_blank(line)) {
+            if (scratch.items.size() == max_readings_) {
+                scratch.items.clear();
+                results.push_back({IOTS_INGEST_TOO_LARGE, kReasonTooLarge,
+                                   "payload has more than " + std::to_string(max_readings_) +
+                                       " readings (max_readings)"});
+                return;
+            }
+            scratch.items.emplace_back(line);
+        }
+        pos = end + 1;
+    }
+}
+
+void Ingestor::submit(std::string_view device_id, std::string_view payload, std::vector<IngestResult> &results) {
+    if (device_id.empty()) throw Error(IOTS_ERR_INVALID_ARG, "device_id must not be empty");
+    results.clear();
+    payloads_.fetch_add(1, std::memory_order_relaxed);
+    if (payload.size() > max_payload_bytes_) {
+        results.push_back({IOTS_INGEST_TOO_LARGE, kReasonTooLarge,
+                           "payload is " + std::to_string(payload.size()) + " bytes; max_payload_bytes is " +
+                               std::to_string(max_payload_bytes_)});
+        count(results);
+        return;
+    }
+    auto scratch = checkout();
+    struct Return {
+        Ingestor *self;
+        std::unique_ptr<Scratch> &scratch;
+        ~Return() { self->checkin(std::move(scratch)); }
+    } give_back_scratch{this, scratch};
+
+    split_items(payload, *scratch, results);
+    if (!results.empty()) {  // the payload as a whole was refused
+        count(results);
+        return;
+    }
+
+    // Wrap each reading in the envelope, then let the decoder judge the envelope: the same
+    // rules, reasons and limits as the pipeline that will read it. Text that is no reading
+    // object (or is over the size limit) goes to the decoder as it is, for its reason.
+    char now_text[kIso8601Length];
+    const size_t now_length = format_iso8601_utc(std::chrono::system_clock::now(), now_text);
+    scratch->envelopes.resize(scratch->items.size());
+    for (size_t i = 0; i < scratch->items.size(); ++i) {
+        const std::string &item = scratch->items[i];
+        std::string &envelope = scratch->envelopes[i];
+        simdjson::dom::element root;
+        if (item.size() > schema_->max_record_bytes || scratch->parse(item, root) || !root.is_object()) {
+            envelope = item;
+            continue;
+        }
+        envelope.assign("{\"sensor_id\":");
+        simdjson::dom::object object = root.get_object().value_unsafe();
+        if (simdjson::dom::element sensor_id; !object["sensor_id"].get(sensor_id)) {
+            envelope += simdjson::to_string(sensor_id);
+        } else {
+            envelope += '"';
+            append_json_escaped(envelope, device_id);
+            envelope += '"';
+        }
+        envelope += ",\"timestamp\":";
+        if (simdjson::dom::element timestamp; !object["timestamp"].get(timestamp)) {
+            envelope += simdjson::to_string(timestamp);
+        } else {
+            envelope += '"';
+            envelope.append(now_text, now_length);
+            envelope += '"';
+        }
+        if (simdjson::dom::element data; !object["data"].get(data)) {
+            envelope += ",\"data\":";
+            envelope += simdjson::to_string(data);
+        }
+        envelope += ",\"message_id\":\"";
+        const auto id = uuid4();
+        envelope.append(id.data(), id.size());
+        envelope += "\"}";
+    }
+    scratch->records.clear();
+    for (size_t i = 0; i < scratch->envelopes.size(); ++i)
+        scratch->records.push_back(RawRecord{scratch->envelopes[i].data(), scratch->envelopes[i].size(), 0,
+                                             static_cast<int64_t>(i)});
+    scratch->decoder.decode(scratch->records, scratch->decoded);
+
+    results.resize(scratch->items.size());
+    for (const Rejection &rejection : scratch->decoded.rejections()) {
+        IngestResult &result = results[rejection.input_index];
+        const bool too_large = rejection.reason == reject_reason::too_large;
+        result.status = too_large ? IOTS_INGEST_TOO_LARGE : IOTS_INGEST_INVALID;
+        result.reason = static_reason(rejection.reason);
+        result.detail = rejection.detail;
+    }
+
+    const iots_batch_view_t &view = scratch->decoded.view();
+    const auto rows = scratch->decoded.input_indices();
+    bool forbidden = false;
+    if (own_sensor_ids_only_) {
+        const iots_str_t *foreign = nullptr;
+        for (uint32_t row = 0; row < view.count && foreign == nullptr; ++row)
+            if (std::string_view(view.sensor_ids[row].data, view.sensor_ids[row].len) != device_id)
+                foreign = &view.sensor_ids[row];
+        if (foreign != nullptr) {
+            forbidden = true;
+            const std::string detail = "device '" + std::string(device_id) + "' may send only its own readings; " +
+                                       "the payload names sensor_id '" + std::string(foreign->data, foreign->len) +
+                                       "', so none of it is produced";
+            for (uint32_t row = 0; row < view.count; ++row)
+                results[rows[row]] = {IOTS_INGEST_FORBIDDEN, kReasonForeignSensor, detail};
+        }
+    }
+
+    if (!forbidden && view.count > 0) {
+        const auto grant = limiter_->take(device_id, view.count, steady_ms());
+        uint32_t row = 0;
+        try {
+            for (; row < grant.granted; ++row) {
+                const size_t index = rows[row];
+                producer_->send(topic_, std::string_view(view.sensor_ids[row].data, view.sensor_ids[row].len),
+                                scratch->envelopes[index], {}, nullptr);
+            }
+        } catch (const Error &e) {
+            if (e.code() != IOTS_ERR_QUEUE_FULL) throw;
+            // The queue is full: this reading and the rest of the grant are not sent, and
+            // their tokens go back to the device.
+            limiter_->give_back(device_id, grant.granted - row);
+            for (uint32_t rest = row; rest < grant.granted; ++rest)
+                results[rows[rest]] = {IOTS_INGEST_BACKPRESSURE, kReasonQueueFull, e.what()};
+        }
+        for (uint32_t rest = grant.granted; rest < view.count; ++rest)
+            results[rows[rest]] = {IOTS_INGEST_RATE_LIMITED, kReasonRateLimited,
+                                   "device '" + std::string(device_id) + "' is over its rate; retry in " +
+                                       std::to_string(grant.retry_after_ms) + " ms",
+                                   grant.retry_after_ms};
+    }
+
+    if (!dead_letter_topic_.empty())
+        for (size_t i = 0; i < results.size(); ++i)
+            if (results[i].status == IOTS_INGEST_INVALID || results[i].status == IOTS_INGEST_TOO_LARGE)
+                dead_letter(device_id, scratch->items[i], results[i]);
+    count(results);
+}
+
+void Ingestor::dead_letter(std::string_view device_id, std::string_view item, const IngestResult &result) {
+    const std::string source = "ingest:" + std::string(device_id);
+    const KafkaHeader headers[] = {{"iotstream.reason", result.reason},
+                                   {"iotstream.detail", result.detail},
+                                   {"iotstream.source", source}};
+    try {
+        producer_->send(dead_letter_topic_, device_id, item, headers, nullptr);
+    } catch (const Error &e) {
+        // The device has its answer either way; a full queue only costs the DLQ copy.
+        if (e.code() != IOTS_ERR_QUEUE_FULL) throw;
+        logger("ingest")->warn("dead letter for device '{}' dropped: {}", device_id, e.what());
+    }
+}
+
+void Ingestor::count(const std::vector<IngestResult> &results) {
+    for (const IngestResult &result : results) by_status_[result.status].fetch_add(1, std::memory_order_relaxed);
+}
+
+iots_ingest_stats_t Ingestor::stats() const {
+    iots_ingest_stats_t s{};
+    s.struct_size = sizeof s;
+    s.payloads = payloads_.load(std::memory_order_relaxed);
+    s.accepted = by_status_[IOTS_INGEST_ACCEPTED].load(std::memory_order_relaxed);
+    s.invalid = by_status_[IOTS_INGEST_INVALID].load(std::memory_order_relaxed);
+    s.rate_limited = by_status_[IOTS_INGEST_RATE_LIMITED].load(std::memory_order_relaxed);
+    s.backpressure = by_status_[IOTS_INGEST_BACKPRESSURE].load(std::memory_order_relaxed);
+    s.too_large = by_status_[IOTS_INGEST_TOO_LARGE].load(std::memory_order_relaxed);
+    s.forbidden = by_status_[IOTS_INGEST_FORBIDDEN].load(std::memory_order_relaxed);
+    s.devices_tracked = limiter_->tracked();
+    s.buckets_evicted_idle = limiter_->evicted_idle();
+    s.buckets_evicted_early = limiter_->evicted_early();
+    return s;
+}
+
+}  // namespace iotstream
