@@ -1,5 +1,6 @@
 """iotstream-host as a person meets it (issue 6): the main job, replay, scale-out."""
 import json
+import re
 import time
 
 from conftest import (Broker, HostProcess, check_windows_complete, consume_all, fast_group_config, produce,
@@ -83,8 +84,12 @@ def test_three_hosts_share_partitions_and_survive_losing_one(tmp_path):
         # partition then: the test never depends on who holds what when it stops them.
         args = ["--bootstrap", broker.bootstrap, "--no-generate", "--group", "scale-out", "--window-size", "10",
                 "--grace", "2", "--idle-timeout", "15000", "--show-windows", "0", "--run-for", "600",
-                "--config", fast_group_config(tmp_path)]
+                "--config", fast_group_config(tmp_path), "--log-level", "info"]
         hosts = [HostProcess(*args) for _ in range(3)]
+        # Produce only once every member holds partitions: otherwise the first member to join
+        # may read all of part_a before the others are assigned anything.
+        for h in hosts:
+            h.wait_log(lambda line: re.search(r"assigned [1-9][0-9]* partition", line) is not None, timeout=90)
         produce(broker.bootstrap, to_records(part_a))
         deadline = time.time() + 60
         while sum(h.consumed for h in hosts) < len(part_a) and time.time() < deadline:

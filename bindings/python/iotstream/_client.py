@@ -14,7 +14,7 @@ from . import _native
 from ._convert import (TimestampLike, data_json, envelope_row, frame_columns, rows_to_frame,
                        timestamps_column, to_epoch_ms)
 from ._common import TOPICS, BootstrapLike, kafka_section, ms
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, IotstreamError
 
 __all__ = ["Producer", "Consumer", "Record", "Batch", "ProducerStats", "DeliveryFailure"]
 
@@ -286,12 +286,14 @@ class Consumer:
                 yield batch
 
     def batches(self, timeout: float = 30.0, idle: float = 1.0) -> Iterator[Batch]:
-        """Yields the batches a topic holds now: stops once partitions are assigned and nothing
-        has arrived (and nothing is prefetched) for ``idle`` seconds, or after ``timeout``.
+        """Yields the batches a topic holds now: stops once partitions are assigned, nothing
+        has arrived (and nothing is prefetched) for ``idle`` seconds, and every assigned
+        partition is read up to its end offset; or after ``timeout``.
 
-        The end is found by silence, not by comparing offsets with high watermarks, because
-        asking the broker for the watermarks of every partition costs about a second each on
-        the embedded broker; a topic still being written keeps the drain going."""
+        Silence alone is not the end: the first fetch after an assignment can take longer than
+        ``idle`` on a loaded machine. It only triggers the check against the end offsets that
+        fetch responses carry (cached by librdkafka, so the check costs no broker round trip
+        once a partition has been fetched); a topic still being written keeps the drain going."""
         deadline = time.monotonic() + timeout
         last_data: Optional[float] = None  # the idle clock starts once partitions are assigned
         while time.monotonic() < deadline:
@@ -305,8 +307,20 @@ class Consumer:
                 continue  # the group has not assigned partitions yet
             if last_data is None or stats["queue_depth"] > 0:
                 last_data = time.monotonic()
-            elif time.monotonic() - last_data >= idle:
-                return
+            else:
+                silent = time.monotonic() - last_data
+                # A partition whose end offset counts transaction markers (never delivered)
+                # stays "behind" for ever: a long silence ends the drain all the same.
+                if silent >= max(5 * idle, 5.0) or (silent >= idle and self._read_to_the_end(deadline)):
+                    return
+
+    def _read_to_the_end(self, deadline: float) -> bool:
+        remaining = max(0.1, deadline - time.monotonic())
+        try:
+            partitions = self.lag(timeout=min(remaining, 5.0))
+        except IotstreamError:
+            return False
+        return all(p["lag"] == 0 for p in partitions)
 
     def read(self, timeout: float = 30.0, idle: float = 1.0) -> List[Record]:
         """Every record the topics hold now (see :meth:`batches`)."""
