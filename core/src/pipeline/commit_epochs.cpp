@@ -59,6 +59,7 @@ void Pipeline::seal_epoch() {
 }
 
 void Pipeline::commit_durable_epochs() {
+    if (failed_) return;  // a failed epoch is never committed past, by any later one
     while (!sealed_epochs_.empty() && sealed_epochs_.front()->outstanding.load(std::memory_order_acquire) == 0) {
         std::unique_ptr<CommitEpoch> epoch = std::move(sealed_epochs_.front());
         sealed_epochs_.pop_front();

@@ -1,5 +1,7 @@
 // Rebalances: assigned partitions restore their watermark from the commit metadata; revoked
 // ones are drained and committed while still ours.
+#include <exception>
+
 #include "common/log.hpp"
 #include "pipeline/commit_epochs.hpp"
 #include "pipeline/pipeline.hpp"
@@ -31,11 +33,17 @@ void Pipeline::on_revoke(const TopicPartitions &parts) {
     for (const auto &[topic, partition] : parts) ids.push_back(stream_id(topic, partition));
     // Make every result so far durable and commit, while these partitions are still ours
     // (finish() has already done so when the revoke comes from leaving the group).
+    // A delivery failure found here stops the pipeline, as it does between batches: the
+    // failed epoch is already off the queue, so going on would let later epochs commit past
+    // its inputs (issue 12, defect 5). The consumer hands the error to poll(), which ends the
+    // processing loop before anything else is committed.
+    std::exception_ptr failure;
     if (!failed_ && !finished_) {
         try {
             drain_and_commit(kRevokeFlushTimeoutMs, ids);
         } catch (const std::exception &e) {
-            logger("pipeline")->warn("commit on revoke failed: {}", e.what());
+            fail(std::string("commit on revoke: ") + e.what());
+            failure = std::current_exception();
         }
     }
     for (uint32_t id : ids) {
@@ -44,6 +52,7 @@ void Pipeline::on_revoke(const TopicPartitions &parts) {
         streams_[id].next_offset = -1;
     }
     logger("pipeline")->info("revoked {} partition(s)", parts.size());
+    if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace iotstream
