@@ -357,6 +357,11 @@ public:
             drop_stale_front(stream);
             if (!stream.created.empty()) oldest = stream.windows[stream.created.front().window].oldest_offset;
             watermark = std::max(stream.watermark, stream.restored_watermark);
+            // A window the host refused is still open although the watermark passed its close
+            // time; the next owner treats every window closing at or before the restored
+            // watermark as emitted, so report one just below the first pending close.
+            if (int64_t pending = first_pending_close(stream); pending != IOTS_NO_VALUE && pending <= watermark)
+                watermark = pending - 1;
         }
         if (oldest_needed_offset) *oldest_needed_offset = oldest;
         if (watermark_ms) *watermark_ms = watermark;
@@ -373,6 +378,21 @@ public:
 private:
     static std::string_view sensor_at(const iots_batch_view_t *batch, uint32_t i) {
         return {batch->sensor_ids[i].data, batch->sensor_ids[i].len};
+    }
+
+    // The earliest close time among the stream's open windows (IOTS_NO_VALUE: none). Settles
+    // the top of the lazy heap on the way: stale entries go, a grown session is re-queued.
+    int64_t first_pending_close(StreamWindows &stream) {
+        auto &heap = stream.close_heap;
+        while (!heap.empty()) {
+            const HeapEntry top = heap.front();
+            const bool alive = stream.alive(top.window, top.generation);
+            if (alive && stream.windows[top.window].end_ms + settings_.grace_ms == top.close_at) return top.close_at;
+            std::pop_heap(heap.begin(), heap.end(), std::greater<>{});
+            heap.pop_back();
+            if (alive) push_close(stream, top.window);
+        }
+        return IOTS_NO_VALUE;
     }
 
     // Starts loading every cache line of `window` (144 bytes span three or four).
