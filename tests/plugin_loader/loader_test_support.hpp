@@ -60,6 +60,15 @@ inline fs::path install(const std::string &fixture_name, const fs::path &dir, co
     return target;
 }
 
+// The one reason a folder holding one bad file is rejected for (and nothing loads).
+inline std::string the_rejection(const fs::path &dir) {
+    PluginDirectory plugins(dir);
+    const auto rejected = plugins.rejections();
+    EXPECT_EQ(rejected.size(), 1u);
+    EXPECT_TRUE(plugins.plugins().empty());
+    return rejected.empty() ? std::string() : rejected.front().reason;
+}
+
 // The atomic way to drop a file: write a hidden temp file, then rename it into place.
 inline fs::path install_atomically(const std::string &fixture_name, const fs::path &dir,
                                    const std::string &name) {

@@ -16,14 +16,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string the_rejection(const fs::path &dir) {
-    PluginDirectory plugins(dir);
-    const auto rejected = plugins.rejections();
-    EXPECT_EQ(rejected.size(), 1u);
-    EXPECT_TRUE(plugins.plugins().empty());
-    return rejected.empty() ? std::string() : rejected.front().reason;
-}
-
 TEST(PluginLoader, LoadsAGoodRulePlugin) {
     TempDir dir;
     const fs::path file = install("good_rule", dir.path(), "good_rule.so");

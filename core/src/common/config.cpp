@@ -1,5 +1,6 @@
 #include "common/config.hpp"
 
+#include <cctype>
 #include <cmath>
 
 namespace iotstream {
@@ -14,6 +15,20 @@ Json parse_config(const char *text, const std::string &what) {
     }
     if (!doc.is_object()) throw Error(IOTS_ERR_CONFIG, what + " must be a JSON object");
     return doc;
+}
+
+bool is_secret_key(std::string_view key) {
+    std::string lower(key);
+    for (char &c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (const char *marker : {"password", "secret", "token", "key.pem", "jaas", "credential", "private"})
+        if (lower.find(marker) != std::string::npos) return true;
+    return false;
+}
+
+std::string shown_value(std::string_view key, const Json &value) {
+    return is_secret_key(key) ? std::string("a ") + value.type_name() + " (value not shown: '" + std::string(key) +
+                                    "' holds a secret)"
+                              : value.dump();
 }
 
 ConfigReader::ConfigReader(const Json &object, std::string what)
@@ -65,7 +80,7 @@ bool ConfigReader::get_bool(const std::string &key, bool fallback) {
     read_.insert(key);
     auto it = object_.find(key);
     if (it == object_.end()) return fallback;
-    if (!it->is_boolean()) fail(key, "must be true or false, got " + it->dump());
+    if (!it->is_boolean()) fail(key, "must be true or false, got " + shown_value(key, *it));
     return it->get<bool>();
 }
 
@@ -108,7 +123,9 @@ void set_kafka_property(rd_kafka_conf_t *conf, const std::string &name, const st
     char errstr[512];
     if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), errstr, sizeof errstr) !=
         RD_KAFKA_CONF_OK)
-        throw Error(IOTS_ERR_CONFIG, "kafka property '" + name + "': " + errstr);
+        // librdkafka's message may quote the value: never for a secret.
+        throw Error(IOTS_ERR_CONFIG, "kafka property '" + name + "': " +
+                                         (is_secret_key(name) ? std::string("invalid value (not shown: a secret)") : errstr));
 }
 
 rd_kafka_conf_t *make_kafka_conf(const KafkaProperties &defaults, const KafkaProperties &overrides) {

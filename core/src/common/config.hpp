@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include <librdkafka/rdkafka.h>
 #include <nlohmann/json.hpp>
@@ -19,6 +20,12 @@ using KafkaProperties = std::map<std::string, std::string>;
 // Parses a configuration document; NULL or "" is an empty object. `what` names the document
 // in error messages ("producer config").
 Json parse_config(const char *text, const std::string &what);
+
+// Whether a config key's name marks its value as a secret (password, secret, token, key.pem,
+// jaas, credential, private): such values never appear in an error or a log line.
+bool is_secret_key(std::string_view key);
+// `value` as an error message may quote it: its JSON text, or only its type for a secret key.
+std::string shown_value(std::string_view key, const Json &value);
 
 // Reads one JSON object. Every key read is remembered; finish() rejects the others by name.
 class ConfigReader {

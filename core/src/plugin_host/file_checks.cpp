@@ -5,6 +5,7 @@
 #include <link.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -46,6 +47,33 @@ std::string insecure_reason(const struct stat &st, const char *what) {
     if (st.st_uid != me && st.st_uid != 0) {
         return std::string("the ") + what + " is owned by uid " + std::to_string(st.st_uid) +
                ", neither this user (uid " + std::to_string(me) + ") nor root";
+    }
+    return {};
+}
+
+std::string ancestors_problem(const fs::path &folder) {
+    std::error_code ec;
+    const fs::path real = fs::canonical(folder, ec);
+    if (ec) return "cannot resolve plugin folder " + folder.string() + ": " + ec.message();
+    // As sshd's StrictModes does for authorized_keys: whoever can rename an entry of an
+    // ancestor can swap the whole plugin folder. A sticky ancestor (/tmp) is safe, since there
+    // only an entry's owner may rename it; a group-writable one is a deliberate administrative
+    // grant (shared /opt trees), so unlike the folder itself it passes.
+    for (fs::path dir = real.parent_path();; dir = dir.parent_path()) {
+        struct stat st {};
+        if (::stat(dir.c_str(), &st) != 0) return "cannot stat " + dir.string() + ": " + errno_text(errno);
+        const uid_t me = geteuid();
+        std::string problem;
+        if ((st.st_mode & S_IWOTH) != 0 && (st.st_mode & S_ISVTX) == 0) {
+            problem = "writable by others without the sticky bit (mode " + octal_mode(st.st_mode) + ")";
+        } else if (st.st_uid != me && st.st_uid != 0) {
+            problem = "owned by uid " + std::to_string(st.st_uid) + ", neither this user (uid " +
+                      std::to_string(me) + ") nor root";
+        }
+        if (!problem.empty())
+            return "the plugin folder's ancestor " + dir.string() + " is " + problem +
+                   ": whoever may rename its entries can replace the plugin folder [" + folder.string() + "]";
+        if (dir.parent_path() == dir) break;
     }
     return {};
 }
@@ -148,8 +176,30 @@ void check_elf(const fs::path &file, const std::string &bytes) {
 // (this user or root) can write. The stamp is taken from the open descriptor, so it
 // describes exactly the bytes read.
 std::string read_plugin_file(const fs::path &file, FileStamp &stamp) {
-    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) reject_plugin_file(file, "cannot open: " + errno_text(errno));
+    // A symbolic link is followed only to a file inside the entry's own folder (the usual
+    // rule.so -> rule.so.1.2): a link out of the folder would load code no check covered.
+    fs::path target = file;
+    struct stat link {};
+    if (::lstat(file.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+        std::error_code ec;
+        const fs::path resolved = fs::canonical(file, ec);
+        if (ec) reject_plugin_file(file, "a symbolic link that cannot be resolved: " + ec.message());
+        const fs::path folder = fs::canonical(file.parent_path().empty() ? fs::path(".") : file.parent_path(), ec);
+        if (ec) reject_plugin_file(file, "cannot resolve its folder: " + ec.message());
+        const auto [mismatch, rest] = std::mismatch(folder.begin(), folder.end(), resolved.begin(), resolved.end());
+        if (mismatch != folder.end() || rest == resolved.end()) {
+            reject_plugin_file(file, "a symbolic link to " + resolved.string() + ", outside the plugin folder " +
+                                         folder.string() + "; only links to files inside the folder are followed");
+        }
+        target = resolved;
+    }
+    // O_NOFOLLOW: an entry swapped for a link after the check above is refused, not followed.
+    const int fd = ::open(target.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+    if (fd < 0) {
+        const int err = errno;
+        reject_plugin_file(file, err == ELOOP ? std::string("became a symbolic link while it was checked")
+                                              : "cannot open: " + errno_text(err));
+    }
     struct Closer {
         int fd;
         ~Closer() { ::close(fd); }

@@ -31,13 +31,18 @@ std::string errno_text(int err);
 // Empty when `st` (of a plugin file or folder) is safe to load code from; otherwise why not.
 std::string insecure_reason(const struct stat &st, const char *what);
 
+// Empty when no folder above `folder` lets anyone but its owner (this user or root) rename
+// its entries; otherwise which ancestor and why. Sticky folders (/tmp) pass.
+std::string ancestors_problem(const std::filesystem::path &folder);
+
 FileStamp stamp_of(const struct stat &st);
 
 // A short, printable rendering of a text's first bytes, for messages about bad input.
 std::string first_bytes(const std::string &bytes);
 
 // Reads a plugin file whole, refusing it unless it is a regular file that only its owner
-// (this user or root) can write. The stamp is taken from the open descriptor, so it
+// (this user or root) can write, reached directly or through a symbolic link that stays
+// inside the file's folder. The stamp is taken from the open descriptor, so it
 // describes exactly the bytes read.
 std::string read_plugin_file(const std::filesystem::path &file, FileStamp &stamp);
 

@@ -204,7 +204,7 @@ PluginConfig::PluginConfig(const iots_plugin_descriptor_t &descriptor, const Jso
             } else if (!make_entry(key->type, value, entry)) {
                 throw Error(IOTS_ERR_CONFIG, plugin + ": config key '" + name + "' must be " +
                                                  type_name(key->type) + ", got " +
-                                                 value.dump());
+                                                 shown_value(name, value));
             }
         } else if (key->default_json == nullptr) {
             throw Error(IOTS_ERR_CONFIG, plugin + ": config key '" + name +

@@ -74,7 +74,8 @@ std::string PluginDirectory::folder_problem() const {
     if (::stat(folder_.c_str(), &st) != 0)
         return "cannot stat plugin folder " + folder_.string() + ": " + errno_text(errno);
     std::string problem = insecure_reason(st, "plugin folder");
-    return problem.empty() ? problem : problem + " [" + folder_.string() + "]";
+    if (!problem.empty()) return problem + " [" + folder_.string() + "]";
+    return ancestors_problem(folder_);
 }
 
 void PluginDirectory::try_load(const fs::path &file, const FileStamp &stamp,

@@ -3,12 +3,14 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <ctime>
 #include <mutex>
 #include <set>
 
@@ -41,6 +43,7 @@ public:
     ~CopyDirectory() {
         std::error_code ignored;
         fs::remove_all(path_, ignored);
+        if (lock_fd_ >= 0) ::close(lock_fd_);
     }
 
     // Writes `bytes` to a new, never reused, read-only file named after `original`.
@@ -76,9 +79,21 @@ private:
                                              ": " + errno_text(errno));
         }
         path_ = pattern;
+        // Held for the folder's life: the lock, not the pid in the name, tells other processes
+        // it is in use (a pid means nothing to a process in another PID namespace sharing /tmp).
+        lock_fd_ = ::open((path_ / kLockName).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+            const int err = errno;
+            std::error_code ignored;
+            fs::remove_all(path_, ignored);
+            throw Error(IOTS_ERR_PLUGIN, "cannot lock the plugin copy folder " + path_.string() + ": " + errno_text(err));
+        }
     }
 
-    // Copies left behind by processes that died without unloading (a crash, SIGKILL).
+    // Copies left behind by processes that died without unloading (a crash, SIGKILL): a
+    // folder of ours whose lock nobody holds. One without a lock file is either being created
+    // right now or was left by a version before the lock; it goes only when old and its pid
+    // is gone.
     static void remove_stale_copies(const fs::path &base) {
         std::error_code ec;
         const std::string prefix = "iotstream-plugins.";
@@ -86,18 +101,26 @@ private:
              it.increment(ec)) {
             const std::string name = it->path().filename().string();
             if (name.rfind(prefix, 0) != 0) continue;
-            const pid_t pid = static_cast<pid_t>(std::strtol(name.c_str() + prefix.size(), nullptr, 10));
             struct stat st {};
-            if (pid <= 0 || ::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
-                st.st_uid != geteuid())
+            if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
                 continue;
-            if (::kill(pid, 0) != 0 && errno == ESRCH) {
-                std::error_code ignored;
-                fs::remove_all(it->path(), ignored);
+            std::error_code ignored;
+            const int fd = ::open((it->path() / kLockName).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+            const int open_error = errno;
+            if (fd >= 0) {
+                if (::flock(fd, LOCK_EX | LOCK_NB) == 0) fs::remove_all(it->path(), ignored);
+                ::close(fd);
+                continue;
             }
+            const pid_t pid = static_cast<pid_t>(std::strtol(name.c_str() + prefix.size(), nullptr, 10));
+            const bool old = ::time(nullptr) - st.st_mtime > 3600;
+            if (open_error == ENOENT && old && pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH)
+                fs::remove_all(it->path(), ignored);
         }
     }
 
+    static constexpr const char *kLockName = ".lock";
+    int lock_fd_ = -1;
     fs::path path_;
     std::atomic<uint64_t> counter_{0};
 };
