@@ -3,6 +3,7 @@
 // arriving in the topic in the seed's envelope.
 #include <cstring>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -193,6 +194,39 @@ TEST(Ingest, AFullProducerQueueAnswersBackpressureAndReturnsTheTokens) {
         EXPECT_EQ(statuses(ingest.submit("s1", reading("s1"))), std::vector<std::string>{"rate_limited:rate_limited"});
     }
     EXPECT_EQ(iots_producer_close(producer, 10000), IOTS_OK);
+}
+
+TEST(Ingest, AReadingTheProducerRefusesFailsAloneAndReturnsItsToken) {
+    Broker broker(json{{"topics", topics({{"iot-readings", 2}, {"iot-dlq", 1}})}});
+    // librdkafka refuses a message over message.max.bytes at once (KafkaSendError), while the
+    // decoder's own limit (64 KiB) lets the reading through to the producer.
+    iots_producer_t *producer = new_producer(producer_config(broker, "iot-readings", {{"message.max.bytes", 1000}}));
+    const std::string big = json{{"sensor_id", "s1"},
+                                 {"data",
+                                  {{"temperature", 2.0},
+                                   {"humidity", 40.0},
+                                   {"pressure", 1013.0},
+                                   {"note", std::string(2000, 'x')}}}}
+                                .dump();
+    {
+        // Three tokens that practically never refill; the DLQ copy of the refused reading is
+        // as large and is dropped without failing the call.
+        Ingest ingest(broker, json{{"rate", 0.01}, {"burst", 3}, {"dead_letter_topic", "iot-dlq"}}, producer);
+        auto items = ingest.submit("s1", reading("s1", 1.0) + "\n" + big + "\n" + reading("s1", 3.0));
+        EXPECT_EQ(statuses(items), (std::vector<std::string>{"accepted", "too_large:too_large", "accepted"}));
+        ASSERT_EQ(items.size(), 3u);
+        EXPECT_NE(items[1].detail.find("too large"), std::string::npos) << items[1].detail;
+        EXPECT_EQ(ingest.stats().too_large, 1u);
+        // The refused reading's token went back: one is left, then the bucket is empty.
+        EXPECT_EQ(statuses(ingest.submit("s1", reading("s1", 4.0))), std::vector<std::string>{"accepted"});
+        EXPECT_EQ(statuses(ingest.submit("s1", reading("s1", 5.0))), std::vector<std::string>{"rate_limited:rate_limited"});
+    }
+    ASSERT_EQ(iots_producer_flush(producer, 20000), IOTS_OK);
+    ASSERT_EQ(iots_producer_close(producer, 10000), IOTS_OK);
+    std::multiset<double> temperatures;
+    for (auto &[key, value] : consume(broker, "iot-readings", 3))
+        temperatures.insert(json::parse(value)["data"]["temperature"].get<double>());
+    EXPECT_EQ(temperatures, (std::multiset<double>{1.0, 3.0, 4.0}));
 }
 
 TEST(Ingest, AcceptedReadingsReachTheTopicInTheEnvelopeAndInvalidOnesTheDeadLetterTopic) {

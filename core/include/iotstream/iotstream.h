@@ -473,7 +473,7 @@ typedef enum iots_ingest_status_e {
     IOTS_INGEST_ACCEPTED = 0,     /**< handed to the producer (delivery is the producer's) */
     IOTS_INGEST_INVALID = 1,      /**< refused by the decoder's rules; reason says which */
     IOTS_INGEST_RATE_LIMITED = 2, /**< the device's bucket is empty; see retry_after_ms */
-    IOTS_INGEST_BACKPRESSURE = 3, /**< the producer queue stayed full; retry later */
+    IOTS_INGEST_BACKPRESSURE = 3, /**< the producer queue stayed full or could not take it; retry later */
     IOTS_INGEST_TOO_LARGE = 4,    /**< the reading, the payload or its reading count is over a limit */
     IOTS_INGEST_FORBIDDEN = 5,    /**< the payload names another device's sensor_id: nothing in it is produced */
     IOTS_INGEST__END = 6          /**< one past the last status; for bindings' tables */
@@ -486,8 +486,9 @@ typedef enum iots_ingest_status_e {
 typedef struct iots_ingest_item_s {
     iots_ingest_status_t status;
     /** Static storage. "" when accepted; for INVALID the decoder's reason (not_json,
-     *  missing_field, wrong_type, bad_timestamp, non_finite, ...); else "rate_limited",
-     *  "queue_full", "too_large" or "foreign_sensor_id". */
+     *  missing_field, wrong_type, bad_timestamp, non_finite, ...) or "producer_refused"
+     *  (librdkafka refused it for good); else "rate_limited", "queue_full", "send_failed"
+     *  (BACKPRESSURE: librdkafka could not take it now), "too_large" or "foreign_sensor_id". */
     const char *reason;
     /** Human-readable detail naming the field or limit; "" when accepted. Owned by the reply. */
     const char *detail;
@@ -533,7 +534,8 @@ IOTS_EXPORT iots_err_t iots_ingest_new(const char *config_json, iots_producer_t 
  * Ingests one payload (payload_len bytes, borrowed for the call; need not be NUL-terminated)
  * from device `device_id` (non-empty, borrowed). On IOTS_OK *replyp owns a new reply with one
  * item per reading, in payload order (a payload that cannot be split into readings, or is over
- * a limit, is one item). Errors are reserved for bad arguments and a closed producer.
+ * a limit, is one item). A producer's refusal is that reading's result, never the call's:
+ * errors are reserved for bad arguments and a closed producer.
  * Thread-safe: call it from as many threads as the gateway serves connections.
  */
 IOTS_EXPORT iots_err_t iots_ingest_submit(iots_ingest_t *ingest, const char *device_id,

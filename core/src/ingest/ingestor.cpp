@@ -18,6 +18,8 @@ constexpr const char *kReasonRateLimited = "rate_limited";
 constexpr const char *kReasonQueueFull = "queue_full";
 constexpr const char *kReasonTooLarge = "too_large";
 constexpr const char *kReasonForeignSensor = "foreign_sensor_id";
+constexpr const char *kReasonProducerRefused = "producer_refused";
+constexpr const char *kReasonSendFailed = "send_failed";
 
 int64_t steady_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -283,21 +285,7 @@ void Ingestor::submit(std::string_view device_id, std::string_view payload, std:
 
     if (!forbidden && view.count > 0) {
         const auto grant = limiter_->take(device_id, view.count, steady_ms());
-        uint32_t row = 0;
-        try {
-            for (; row < grant.granted; ++row) {
-                const size_t index = rows[row];
-                producer_->send(topic_, std::string_view(view.sensor_ids[row].data, view.sensor_ids[row].len),
-                                scratch->envelopes[index], {}, nullptr);
-            }
-        } catch (const Error &e) {
-            if (e.code() != IOTS_ERR_QUEUE_FULL) throw;
-            // The queue is full: this reading and the rest of the grant are not sent, and
-            // their tokens go back to the device.
-            limiter_->give_back(device_id, grant.granted - row);
-            for (uint32_t rest = row; rest < grant.granted; ++rest)
-                results[rows[rest]] = {IOTS_INGEST_BACKPRESSURE, kReasonQueueFull, e.what()};
-        }
+        send_granted(device_id, *scratch, grant.granted, results);
         for (uint32_t rest = grant.granted; rest < view.count; ++rest)
             results[rows[rest]] = {IOTS_INGEST_RATE_LIMITED, kReasonRateLimited,
                                    "device '" + std::string(device_id) + "' is over its rate; retry in " +
@@ -312,6 +300,45 @@ void Ingestor::submit(std::string_view device_id, std::string_view payload, std:
     count(results);
 }
 
+// Produces the first `granted` decoded rows. A send failure is one reading's answer, never
+// the whole call's: a reading the producer refuses for good (over message.max.bytes) gets
+// too_large or invalid and the rest go on; a full queue or any other failure answers
+// backpressure for it and the rest (the cluster or queue may take them later). Every token of
+// a reading not sent goes back to the device.
+void Ingestor::send_granted(std::string_view device_id, Scratch &scratch, uint32_t granted,
+                            std::vector<IngestResult> &results) {
+    const iots_batch_view_t &view = scratch.decoded.view();
+    const auto rows = scratch.decoded.input_indices();
+    uint32_t refunded = 0;
+    uint32_t row = 0;
+    IngestResult stop;
+    for (; row < granted; ++row) {
+        const size_t index = rows[row];
+        try {
+            producer_->send(topic_, std::string_view(view.sensor_ids[row].data, view.sensor_ids[row].len),
+                            scratch.envelopes[index], {}, nullptr);
+            continue;
+        } catch (const KafkaSendError &e) {
+            if (classify_output_failure(e.kafka_error()) == OutputFailure::refused) {
+                const bool size = e.kafka_error() == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+                                  e.kafka_error() == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE ||
+                                  e.kafka_error() == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
+                results[index] = size ? IngestResult{IOTS_INGEST_TOO_LARGE, kReasonTooLarge, e.what()}
+                                      : IngestResult{IOTS_INGEST_INVALID, kReasonProducerRefused, e.what()};
+                ++refunded;
+                continue;
+            }
+            stop = {IOTS_INGEST_BACKPRESSURE, kReasonSendFailed, e.what()};
+        } catch (const Error &e) {
+            if (e.code() != IOTS_ERR_QUEUE_FULL) throw;  // a closed producer: the caller's error
+            stop = {IOTS_INGEST_BACKPRESSURE, kReasonQueueFull, e.what()};
+        }
+        break;
+    }
+    for (uint32_t rest = row; rest < granted; ++rest) results[rows[rest]] = stop;
+    limiter_->give_back(device_id, refunded + (granted - row));
+}
+
 void Ingestor::dead_letter(std::string_view device_id, std::string_view item, const IngestResult &result) {
     const std::string source = "ingest:" + std::string(device_id);
     const KafkaHeader headers[] = {{"iotstream.reason", result.reason},
@@ -320,8 +347,9 @@ void Ingestor::dead_letter(std::string_view device_id, std::string_view item, co
     try {
         producer_->send(dead_letter_topic_, device_id, item, headers, nullptr);
     } catch (const Error &e) {
-        // The device has its answer either way; a full queue only costs the DLQ copy.
-        if (e.code() != IOTS_ERR_QUEUE_FULL) throw;
+        // The device has its answer either way; a full queue or a refusal (a reading over
+        // message.max.bytes is as large here) only costs the DLQ copy.
+        if (e.code() != IOTS_ERR_QUEUE_FULL && e.code() != IOTS_ERR_KAFKA) throw;
         logger("ingest")->warn("dead letter for device '{}' dropped: {}", device_id, e.what());
     }
 }

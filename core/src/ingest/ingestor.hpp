@@ -56,6 +56,8 @@ private:
     std::unique_ptr<Scratch> checkout();
     void checkin(std::unique_ptr<Scratch> scratch);
     void split_items(std::string_view payload, Scratch &scratch, std::vector<IngestResult> &results);
+    void send_granted(std::string_view device_id, Scratch &scratch, uint32_t granted,
+                      std::vector<IngestResult> &results);
     void dead_letter(std::string_view device_id, std::string_view item, const IngestResult &result);
     void count(const std::vector<IngestResult> &results);
 
