@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -23,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gateway/gateway.hpp"
 #include "iotstream/iotstream.h"
 
 namespace {
@@ -33,6 +35,7 @@ using Clock = std::chrono::steady_clock;
 const char *kUsage = R"(Usage: iotstream-host [run] [options]        the IoT job (default)
        iotstream-host produce [options]          load generator only
        iotstream-host plugins [--plugins DIR]    describe the plugins in a folder
+       iotstream-host gateway [options]          the device gateway (HTTP) only
 
 The default run starts an embedded Kafka broker, generates the seed's sensor readings at a
 target rate, runs the pipeline (anomaly rules, per-sensor aggregation, event-time windows)
@@ -51,7 +54,8 @@ Job:
   --idle-timeout MS       close windows of a quiet partition after this (default 30000)
   --aggregate-interval MS emit per-sensor aggregates this often (default 5000)
   --plugins DIR           plugin folder, watched for new rule plugins (default: built-in)
-  --config FILE           JSON: {"pipeline": {...}, "loadgen": {...}, "broker": {...}};
+  --config FILE           JSON: {"pipeline": {...}, "loadgen": {...}, "broker": {...},
+                          "ingest": {...}} (ingest: iots_ingest_new's keys, e.g. "devices");
                           flags override it
 Kafka:
   --bootstrap HOST:PORT   use this cluster instead of starting an embedded broker
@@ -108,6 +112,7 @@ struct Options {
     std::string summary_json;
     std::string log_level = "warn";
     std::string library;
+    iotstream_host::gateway::GatewayOptions gateway;
 };
 
 double parse_number(const std::string &flag, const std::string &text, double min) {
@@ -123,8 +128,8 @@ Options parse_options(int argc, char **argv) {
     int i = 1;
     if (argc > 1 && argv[1][0] != '-') {
         o.command = argv[1];
-        if (o.command != "run" && o.command != "produce" && o.command != "plugins")
-            die("unknown command '" + o.command + "' (run, produce, plugins; see --help)");
+        if (o.command != "run" && o.command != "produce" && o.command != "plugins" && o.command != "gateway")
+            die("unknown command '" + o.command + "' (run, produce, plugins, gateway; see --help)");
         i = 2;
     }
     for (; i < argc; ++i) {
@@ -136,6 +141,7 @@ Options parse_options(int argc, char **argv) {
         auto integer = [&](double min) { return static_cast<int64_t>(parse_number(flag, value(), min)); };
         if (flag == "--help" || flag == "-h") {
             std::fputs(kUsage, stdout);
+            std::fputs(iotstream_host::gateway::kGatewayUsage, stdout);
             std::exit(0);
         } else if (flag == "--duration") {
             o.duration_s = parse_number(flag, value(), 0);
@@ -163,7 +169,14 @@ Options parse_options(int argc, char **argv) {
         else if (flag == "--summary-json") o.summary_json = value();
         else if (flag == "--log-level") o.log_level = value();
         else if (flag == "--library") o.library = value();
-        else die("unknown option '" + flag + "' (see --help)");
+        else {
+            try {
+                if (!iotstream_host::gateway::parse_gateway_flag(flag, value, o.gateway))
+                    die("unknown option '" + flag + "' (see --help)");
+            } catch (const std::runtime_error &e) {
+                die(e.what());
+            }
+        }
     }
     if (o.anomaly_share > 1) die("--anomaly-share must be in [0, 1]");
     if (o.bounded) o.generate = false;
@@ -319,8 +332,8 @@ Json read_config_file(const Options &o) {
     Json doc = Json::parse(in, nullptr, false);
     if (!doc.is_object()) die("--config " + o.config_file + " is not a JSON object");
     for (auto &[key, value] : doc.items())
-        if (key != "pipeline" && key != "loadgen" && key != "broker")
-            die("--config " + o.config_file + ": unknown key '" + key + "' (pipeline, loadgen, broker)");
+        if (key != "pipeline" && key != "loadgen" && key != "broker" && key != "ingest")
+            die("--config " + o.config_file + ": unknown key '" + key + "' (pipeline, loadgen, broker, ingest)");
     return doc;
 }
 
@@ -391,26 +404,48 @@ int command_produce(const Options &o) {
     return 0;
 }
 
+// The embedded broker with the job's topics, unless --bootstrap names a cluster; returns the
+// bootstrap address.
+std::string start_broker(const Options &o, const Json &file, iots_broker_t **broker) {
+    if (!o.bootstrap.empty()) return o.bootstrap;
+    char errstr[1024];
+    Json broker_config = file.value("broker", Json::object());
+    if (!broker_config.contains("topics")) {
+        broker_config["topics"] = Json::array();
+        for (const char *t : {"iot-readings", "iot-windows", "iot-aggregates", "iot-alerts", "iot-dlq"})
+            broker_config["topics"].push_back({{"name", t}, {"partitions", o.partitions}});
+        if (o.input_topic != "iot-readings")
+            broker_config["topics"].push_back({{"name", o.input_topic}, {"partitions", o.partitions}});
+    }
+    check(api->broker_new(broker_config.dump().c_str(), broker, errstr, sizeof errstr), errstr,
+          "starting the embedded broker");
+    std::string bootstrap = api->broker_bootstrap(*broker);
+    std::printf("embedded Kafka broker at %s\n", bootstrap.c_str());
+    return bootstrap;
+}
+
+int command_gateway(const Options &o) {
+    Json file = read_config_file(o);
+    iots_broker_t *broker = nullptr;
+    const std::string bootstrap = start_broker(o, file, &broker);
+    int code = 0;
+    try {
+        code = iotstream_host::gateway::serve_gateway(api, o.gateway, bootstrap, file.value("ingest", Json::object()),
+                                                      g_stop, o.run_for_s, o.summary_json);
+    } catch (const std::runtime_error &e) {
+        std::fprintf(stderr, "iotstream-host: %s\n", e.what());
+        code = 2;
+    }
+    if (broker) api->broker_destroy(broker);
+    return code;
+}
+
 int command_run(const Options &o) {
     Json file = read_config_file(o);
     char errstr[1024];
 
     iots_broker_t *broker = nullptr;
-    std::string bootstrap = o.bootstrap;
-    if (bootstrap.empty()) {
-        Json broker_config = file.value("broker", Json::object());
-        if (!broker_config.contains("topics")) {
-            broker_config["topics"] = Json::array();
-            for (const char *t : {"iot-readings", "iot-windows", "iot-aggregates", "iot-alerts", "iot-dlq"})
-                broker_config["topics"].push_back({{"name", t}, {"partitions", o.partitions}});
-            if (o.input_topic != "iot-readings")
-                broker_config["topics"].push_back({{"name", o.input_topic}, {"partitions", o.partitions}});
-        }
-        check(api->broker_new(broker_config.dump().c_str(), &broker, errstr, sizeof errstr), errstr,
-              "starting the embedded broker");
-        bootstrap = api->broker_bootstrap(broker);
-        std::printf("embedded Kafka broker at %s\n", bootstrap.c_str());
-    }
+    const std::string bootstrap = start_broker(o, file, &broker);
 
     // The pipeline document: the config file's, with the flags laid over it.
     Json pipeline_config = file.value("pipeline", Json::object());
@@ -432,6 +467,7 @@ int command_run(const Options &o) {
     iots_loadgen_t *gen = nullptr;
     iots_loadgen_stats_t gen_stats{};
     gen_stats.struct_size = sizeof gen_stats;
+    std::unique_ptr<iotstream_host::gateway::Gateway> gateway;
 
     if (o.bounded) {
         std::printf("replaying %s (bounded)...\n", o.input_topic.c_str());
@@ -439,6 +475,15 @@ int command_run(const Options &o) {
         check(err, errstr, "bounded run");
     } else {
         check(api->pipeline_start(pipeline, errstr, sizeof errstr), errstr, "starting the pipeline");
+        if (!o.gateway.listen.empty()) {
+            try {
+                gateway = std::make_unique<iotstream_host::gateway::Gateway>(api, o.gateway, bootstrap,
+                                                                             file.value("ingest", Json::object()));
+            } catch (const std::runtime_error &e) {
+                die(e.what());
+            }
+            std::printf("gateway listening on %s (POST /v1/readings)\n", gateway->url().c_str());
+        }
         if (o.generate) {
             if (o.duration_s <= 0 && o.count == 0) die("give --duration or --count");
             check(api->loadgen_new(loadgen_config(o, file, bootstrap).dump().c_str(), &gen, errstr, sizeof errstr),
@@ -490,6 +535,7 @@ int command_run(const Options &o) {
             api->loadgen_get_stats(gen, &gen_stats);
         }
         if (g_stop) std::printf("signal %d: shutting down gracefully\n", g_signal.load());
+        if (gateway) gateway->stop();  // no more readings in; the accepted ones are delivered
         // Graceful: stop consuming, close every open window, flush outputs, commit, leave the group.
         check(api->pipeline_stop(pipeline, 1, 60000, errstr, sizeof errstr), errstr, "stopping the pipeline");
     }
@@ -529,6 +575,11 @@ int command_run(const Options &o) {
                                                u(json_u64(s, {"outputs", "delivered"})));
     row("commits", u(json_u64(s, {"commits"})));
     row("pipeline throughput", human_rate(static_cast<double>(consumed) / std::max(elapsed, 1e-9)));
+    if (gateway) {
+        const Json g = gateway->stats();
+        row("gateway readings accepted", u(g["ingest"].value("accepted", 0ULL)));
+        row("  requests / unauthenticated", u(g["http"]["requests"]) + " / " + u(g["http"]["unauthenticated"]));
+    }
     row("counts reconcile", reconciled ? "yes (consumed = decoded + dead-lettered; all outputs delivered)" : "NO");
 
     if (!o.summary_json.empty()) {
@@ -537,6 +588,7 @@ int command_run(const Options &o) {
             out["loadgen"] = {{"sent", gen_stats.sent}, {"delivered", gen_stats.delivered},
                               {"failed", gen_stats.failed}, {"anomalous", gen_stats.anomalous},
                               {"achieved_rate", gen_stats.achieved_rate}};
+        if (gateway) out["gateway"] = gateway->stats();
         std::ofstream(o.summary_json) << out.dump(2) << "\n";
     }
     print_windows(o, bootstrap);
@@ -566,5 +618,6 @@ int main(int argc, char **argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     if (options.command == "plugins") return command_plugins(options);
     if (options.command == "produce") return command_produce(options);
+    if (options.command == "gateway") return command_gateway(options);
     return command_run(options);
 }

@@ -117,7 +117,9 @@ def run_host(*args, timeout=180, check=True):
 
 
 def start_host(*args, plugins=None):
-    return subprocess.Popen([str(HOST_BIN), "--plugins", str(plugins or PLUGIN_DIR), *args],
+    # A command word (gateway, produce, ...) must come first.
+    command = list(args[:1]) if args and not args[0].startswith("-") else []
+    return subprocess.Popen([str(HOST_BIN), *command, "--plugins", str(plugins or PLUGIN_DIR), *args[len(command):]],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

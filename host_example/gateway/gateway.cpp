@@ -1,0 +1,216 @@
+#include "gateway/gateway.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace iotstream_host::gateway {
+
+using Json = nlohmann::json;
+
+const char *const kGatewayUsage = R"(Gateway (iotstream-host gateway; or --gateway-listen with the default run):
+  --listen HOST:PORT      where `gateway` listens (default 127.0.0.1:8080; port 0: any)
+  --gateway-listen HOST:PORT  the default run also serves the gateway there
+  --device-tokens FILE    lines "<device id> <token>": each device's own token
+  --shared-token-file FILE  first line: a token every device may use (>= 16 characters)
+  --device-rate R         readings/s per device (default 10)
+  --device-burst B        readings a device may send at once (default 20)
+  --max-body-bytes N      larger requests get 413 (default 1048576)
+  --max-connections N     more get 503 and are closed (default 1024)
+  --read-timeout-ms MS    a request must arrive within this; idle connections close after
+                          it (default 10000)
+  --http-threads N        HTTP I/O threads (default 2)
+  Devices POST /v1/readings with "Authorization: Bearer <token>" and "X-Device-Id: <id>";
+  the body is one reading, a JSON array of readings, or NDJSON. See docs/gateway.md.
+)";
+
+namespace {
+
+double number(const std::string &flag, const std::string &text, double min) {
+    char *end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(value) || value < min)
+        throw std::runtime_error(flag + " needs a number >= " + std::to_string(min) + ", got '" + text + "'");
+    return value;
+}
+
+constexpr size_t kMaxDeviceIdBytes = 256;
+
+}  // namespace
+
+bool parse_gateway_flag(const std::string &flag, const std::function<std::string()> &next, GatewayOptions &o) {
+    if (flag == "--listen" || flag == "--gateway-listen") o.listen = next();
+    else if (flag == "--device-tokens") o.device_tokens = next();
+    else if (flag == "--shared-token-file") o.shared_token_file = next();
+    else if (flag == "--device-rate") o.device_rate = number(flag, next(), 1e-6);
+    else if (flag == "--device-burst") o.device_burst = number(flag, next(), 1);
+    else if (flag == "--max-body-bytes") o.max_body_bytes = static_cast<size_t>(number(flag, next(), 64));
+    else if (flag == "--max-connections") o.max_connections = static_cast<size_t>(number(flag, next(), 1));
+    else if (flag == "--read-timeout-ms") o.read_timeout_ms = static_cast<int>(number(flag, next(), 10));
+    else if (flag == "--http-threads") o.http_threads = static_cast<int>(number(flag, next(), 1));
+    else return false;
+    return true;
+}
+
+Gateway::Gateway(const iots_api_t *api, const GatewayOptions &options, const std::string &bootstrap,
+                 Json ingest_config)
+    : api_(api), auth_(options.device_tokens, options.shared_token_file) {
+    const std::string listen = options.listen.empty() ? "127.0.0.1:8080" : options.listen;
+    const size_t colon = listen.rfind(':');
+    if (colon == std::string::npos) throw std::runtime_error("--listen needs HOST:PORT, got '" + listen + "'");
+    host_ = listen.substr(0, colon);
+    const uint16_t port = static_cast<uint16_t>(number("--listen port", listen.substr(colon + 1), 0));
+
+    if (!ingest_config.is_object()) throw std::runtime_error("the config's \"ingest\" must be an object");
+    if (options.device_rate > 0) ingest_config["rate"] = options.device_rate;
+    if (options.device_burst > 0) ingest_config["burst"] = options.device_burst;
+    ingest_config["max_payload_bytes"] = options.max_body_bytes;
+    if (!ingest_config.contains("dead_letter_topic")) ingest_config["dead_letter_topic"] = "iot-dlq";
+    if (!ingest_config["producer"]["kafka"].contains("bootstrap.servers"))
+        ingest_config["producer"]["kafka"]["bootstrap.servers"] = bootstrap;
+    char errstr[512];
+    if (api_->ingest_new(ingest_config.dump().c_str(), nullptr, &ingest_, errstr, sizeof errstr) != IOTS_OK)
+        throw std::runtime_error(std::string("ingestion: ") + errstr);
+
+    http::ServerLimits limits;
+    limits.max_body_bytes = options.max_body_bytes;
+    limits.max_connections = options.max_connections;
+    limits.read_timeout = std::chrono::milliseconds(options.read_timeout_ms);
+    limits.threads = options.http_threads;
+    http::Router router;
+    add_routes(router);
+    try {
+        server_ = std::make_unique<http::Server>(host_, port, limits, std::move(router));
+    } catch (...) {
+        api_->ingest_close(ingest_, 10000);
+        throw;
+    }
+    server_->start();
+}
+
+Gateway::~Gateway() { stop(); }
+
+void Gateway::stop() {
+    if (!ingest_) return;
+    server_->stop();  // no handler runs after this: the ingestion handle can go
+    final_ingest_stats_ = stats().value("ingest", Json::object());
+    api_->ingest_close(ingest_, 10000);
+    ingest_ = nullptr;
+}
+
+std::string Gateway::url() const {
+    const bool v6 = host_.find(':') != std::string::npos;
+    return "http://" + (v6 ? "[" + host_ + "]" : host_) + ":" + std::to_string(server_->port());
+}
+
+void Gateway::add_routes(http::Router &router) {
+    router.add("POST", "/v1/readings", [this](const http::Request &request) { return post_readings(request); });
+    router.add("GET", "/v1/gateway/stats", [this](const http::Request &) {
+        return http::Response{200, "application/json", stats().dump() + "\n", {}};
+    });
+}
+
+http::Response Gateway::counted(http::Response response) {
+    by_status_[std::clamp(response.status, 0, 599)].fetch_add(1, std::memory_order_relaxed);
+    return response;
+}
+
+// One answer for the whole request, from its readings' results:
+//   202 when any reading was accepted (the others' results say why not; Retry-After when
+//       some were rate limited), else
+//   403 a foreign sensor_id (nothing produced), 503 backpressure, 429 rate limited,
+//   413 every reading (or the payload) too large, 400 invalid.
+http::Response Gateway::post_readings(const http::Request &request) {
+    const std::string_view device = request.header("X-Device-Id");
+    const std::string_view authorization = request.header("Authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    const bool has_bearer = authorization.size() > kBearer.size() && authorization.substr(0, kBearer.size()) == kBearer;
+    if (device.empty() || device.size() > kMaxDeviceIdBytes || !has_bearer ||
+        !auth_.check(device, authorization.substr(kBearer.size()))) {
+        unauthenticated_.fetch_add(1, std::memory_order_relaxed);
+        http::Response response = http::error_response(
+            401, device.empty() || device.size() > kMaxDeviceIdBytes
+                     ? "send the device id in X-Device-Id (1 to 256 bytes)"
+                     : "send the device's token as 'Authorization: Bearer <token>'");
+        response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"iotstream\"");
+        return counted(std::move(response));
+    }
+    if (request.body.empty()) return counted(http::error_response(400, "empty body: send one reading, an array or NDJSON"));
+
+    const std::string device_id(device);  // NUL-terminated for the C API
+    iots_ingest_reply_t *reply = nullptr;
+    char errstr[512];
+    if (api_->ingest_submit(ingest_, device_id.c_str(), request.body.data(), request.body.size(), &reply, errstr,
+                            sizeof errstr) != IOTS_OK)
+        return counted(http::error_response(500, std::string("ingestion failed: ") + errstr));
+
+    Json results = Json::array();
+    size_t by_status[IOTS_INGEST__END] = {};
+    int64_t retry_after_ms = 0;
+    const iots_ingest_item_t *first_refusal = nullptr;
+    const size_t count = api_->ingest_reply_count(reply);
+    for (size_t i = 0; i < count; ++i) {
+        const iots_ingest_item_t *item = api_->ingest_reply_item(reply, i);
+        ++by_status[std::clamp<int>(item->status, 0, IOTS_INGEST__END - 1)];
+        Json result = {{"status", api_->ingest_status_name(item->status)}};
+        if (item->status != IOTS_INGEST_ACCEPTED) {
+            if (first_refusal == nullptr) first_refusal = item;
+            result["reason"] = item->reason;
+            result["detail"] = item->detail;
+        }
+        if (item->status == IOTS_INGEST_RATE_LIMITED) {
+            result["retry_after_ms"] = item->retry_after_ms;
+            retry_after_ms = std::max(retry_after_ms, item->retry_after_ms);
+        }
+        results.push_back(std::move(result));
+    }
+    Json body = {{"accepted", by_status[IOTS_INGEST_ACCEPTED]}, {"rejected", count - by_status[IOTS_INGEST_ACCEPTED]},
+                 {"results", std::move(results)}};
+    int status = 202;
+    if (by_status[IOTS_INGEST_ACCEPTED] == 0) {
+        if (by_status[IOTS_INGEST_FORBIDDEN] > 0) status = 403;
+        else if (by_status[IOTS_INGEST_BACKPRESSURE] > 0) status = 503;
+        else if (by_status[IOTS_INGEST_RATE_LIMITED] > 0) status = 429;
+        else if (by_status[IOTS_INGEST_TOO_LARGE] == count) status = 413;
+        else status = 400;
+        if (first_refusal != nullptr)
+            body["error"] = std::string(first_refusal->reason) + ": " + first_refusal->detail;
+    }
+    api_->ingest_reply_destroy(reply);
+
+    http::Response response{status, "application/json", body.dump() + "\n", {}};
+    if (retry_after_ms > 0)  // whole seconds, rounded up: a client retrying then finds a token
+        response.headers.emplace_back("Retry-After", std::to_string((retry_after_ms + 999) / 1000));
+    else if (status == 503)
+        response.headers.emplace_back("Retry-After", "1");
+    return counted(std::move(response));
+}
+
+Json Gateway::stats() const {
+    const http::ServerStats &server = server_->stats();
+    Json responses = Json::object();
+    for (int status = 0; status < 600; ++status)
+        if (uint64_t n = by_status_[status].load(std::memory_order_relaxed); n > 0) responses[std::to_string(status)] = n;
+    Json out = {{"http",
+                 {{"connections_accepted", server.connections_accepted.load()},
+                  {"connections_refused", server.connections_refused.load()},
+                  {"connections_open", server.connections_open.load()},
+                  {"requests", server.requests.load()},
+                  {"timeouts", server.timeouts.load()},
+                  {"malformed", server.malformed.load()},
+                  {"bodies_too_large", server.bodies_too_large.load()},
+                  {"unauthenticated", unauthenticated_.load()},
+                  {"responses", responses}}}};
+    iots_ingest_stats_t s{};
+    s.struct_size = sizeof s;
+    if (ingest_ && api_->ingest_get_stats(ingest_, &s) == IOTS_OK)
+        out["ingest"] = {{"payloads", s.payloads},         {"accepted", s.accepted},
+                         {"invalid", s.invalid},           {"rate_limited", s.rate_limited},
+                         {"backpressure", s.backpressure}, {"too_large", s.too_large},
+                         {"forbidden", s.forbidden},       {"devices_tracked", s.devices_tracked}};
+    else
+        out["ingest"] = final_ingest_stats_;
+    return out;
+}
+
+}  // namespace iotstream_host::gateway

@@ -1,0 +1,77 @@
+// The device gateway of iotstream-host (issue 14): POST /v1/readings over HTTP, device
+// authentication, and the core's ingestion service (iots_ingest_*, through the C API table
+// only) behind it: per-reading validation, per-device token buckets, produce to Kafka.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "gateway/device_auth.hpp"
+#include "http/server.hpp"
+#include "iotstream/iotstream.h"
+
+namespace iotstream_host::gateway {
+
+struct GatewayOptions {
+    std::string listen;  // host:port ("" = not serving; `gateway` defaults to 127.0.0.1:8080)
+    std::string device_tokens;
+    std::string shared_token_file;
+    double device_rate = 0;   // readings/s per device; 0: the config's (or the core's 10)
+    double device_burst = 0;  // bucket size; 0: the config's (or the core's 20)
+    size_t max_body_bytes = 1 << 20;
+    size_t max_connections = 1024;
+    int read_timeout_ms = 10000;
+    int http_threads = 2;
+};
+
+extern const char *const kGatewayUsage;
+
+// Consumes `flag` (and its value through next()) when it is a gateway flag; throws
+// std::runtime_error for a bad value.
+bool parse_gateway_flag(const std::string &flag, const std::function<std::string()> &next, GatewayOptions &options);
+
+class Gateway {
+public:
+    // `ingest_config`: the --config file's "ingest" object (iots_ingest_new's keys); the flags
+    // are laid over it, readings go to `bootstrap`, invalid ones to iot-dlq unless it says
+    // otherwise. Starts serving. Throws std::runtime_error.
+    Gateway(const iots_api_t *api, const GatewayOptions &options, const std::string &bootstrap,
+            nlohmann::json ingest_config);
+    ~Gateway();
+    Gateway(const Gateway &) = delete;
+    Gateway &operator=(const Gateway &) = delete;
+
+    std::string url() const;
+    // {"http": {...server and response counters}, "ingest": {...the core's counters}}
+    nlohmann::json stats() const;
+    // Stops serving, then flushes and closes the ingestion producer; idempotent.
+    void stop();
+    // The gateway's routes, for a server that serves more (e.g. /metrics).
+    void add_routes(http::Router &router);
+
+private:
+    http::Response post_readings(const http::Request &request);
+    http::Response counted(http::Response response);
+
+    const iots_api_t *api_;
+    DeviceAuth auth_;
+    iots_ingest_t *ingest_ = nullptr;
+    std::string host_;
+    std::unique_ptr<http::Server> server_;
+    nlohmann::json final_ingest_stats_;  // the core's counters as they were at stop()
+    std::atomic<uint64_t> unauthenticated_{0};
+    std::atomic<uint64_t> by_status_[600] = {};
+};
+
+// `iotstream-host gateway`: serves until `stop` is set (or for run_for_s when > 0), with a
+// progress line a second and a summary (also as JSON to summary_json when not empty).
+// Returns the exit code.
+int serve_gateway(const iots_api_t *api, const GatewayOptions &options, const std::string &bootstrap,
+                  const nlohmann::json &ingest_config, const std::atomic<bool> &stop, double run_for_s,
+                  const std::string &summary_json);
+
+}  // namespace iotstream_host::gateway
