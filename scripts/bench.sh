@@ -3,8 +3,9 @@
 #
 # Builds iotstream in Release (build-bench/) and runs the benchmark: iotstream against the seed's
 # Python, confluent-kafka and raw librdkafka, producer and end-to-end pipeline, plus
-# event-to-alert latency and memory per open sensor-window, all on one embedded broker.
-# Writes bench-results/results.md, results.json and results.png. --short is the CI smoke run
+# event-to-alert latency and memory per open sensor-window, all on one embedded broker; then
+# HTTP gateway ingestion with wrk (scripts/bench-gateway.sh).
+# Writes bench-results/results.md, results.json, results.png and gateway.md. --short is the CI smoke run
 # (seconds; fails only when a path breaks or loses records). Default: --full.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,7 +13,13 @@ build="${IOTSTREAM_BENCH_BUILD_DIR:-$here/build-bench}"
 jobs="${IOTSTREAM_BENCH_JOBS:-2}"
 
 cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DIOTSTREAM_BUILD_BENCHMARKS=ON >/dev/null
-cmake --build "$build" -j"$jobs" --target iotstream-bench >/dev/null
+cmake --build "$build" -j"$jobs" --target iotstream-bench iotstream-host >/dev/null
 
 # Debian's interpreter: it has kafka-python, confluent-kafka and matplotlib (a pyenv may not).
-exec /usr/bin/python3 "$here/tests/bench/run_bench.py" --build-dir "$build" "$@"
+/usr/bin/python3 "$here/tests/bench/run_bench.py" --build-dir "$build" "$@"
+
+# Ingestion through the HTTP gateway, with wrk (scripts/install-deps.sh installs it).
+seconds=10
+[[ " $* " == *" --short "* ]] && seconds=2
+mkdir -p "$here/bench-results"
+"$here/scripts/bench-gateway.sh" "$build" "$seconds" | tee "$here/bench-results/gateway.md"

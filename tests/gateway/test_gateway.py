@@ -228,6 +228,7 @@ def test_each_device_rate_holds_within_5_percent(gateway):
         t.join()
     for device, (accepted, limited, elapsed) in out.items():
         model = OVERRIDES[device]["rate"] * elapsed + OVERRIDES[device]["burst"]
+        print(f"{device}: accepted {accepted} in {elapsed:.2f} s, model {model:.1f}, refused {limited}")
         assert limited > accepted, (device, out)  # demand was well above the rate
         assert abs(accepted - model) <= 0.05 * model, (device, accepted, model, out)
 
