@@ -185,6 +185,47 @@ def test_bodies_over_the_limit_get_413(gateway):
     assert status == 202
 
 
+def raw_exchange(gateway, data):
+    """Sends raw bytes and returns the status line's code and the raw answer."""
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as s:
+        s.sendall(data)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return int(answer.split(b" ", 2)[1]), answer
+
+
+def test_routes_and_malformed_requests(gateway):
+    conn = gateway.connection()
+    conn.request("GET", "/v1/readings")
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 405 and response.getheader("Allow") == "POST"
+    conn.request("GET", "/nowhere")  # the same keep-alive connection
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 404
+    conn.close()
+    assert raw_exchange(gateway, b"NOT A REQUEST\r\n\r\n")[0] == 400
+    huge_header = b"POST /v1/readings HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 20000 + b"\r\n\r\n"
+    assert raw_exchange(gateway, huge_header)[0] == 431
+    # Expect: 100-continue with a Content-Length over the limit: 413 before any body is sent.
+    status, _ = raw_exchange(gateway, b"POST /v1/readings HTTP/1.1\r\nHost: x\r\nX-Device-Id: dev-1\r\n"
+                             b"Content-Length: 100000\r\nExpect: 100-continue\r\n\r\n")
+    assert status == 413
+    # Within the limit the client is told to go on, then answered.
+    body = json.dumps(reading("dev-1")).encode()
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as s:
+        s.sendall(b"POST /v1/readings HTTP/1.1\r\nHost: x\r\nX-Device-Id: dev-1\r\nAuthorization: Bearer " +
+                  TOKENS["dev-1"].encode() + b"\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n" % len(body))
+        assert s.recv(100).startswith(b"HTTP/1.1 100 Continue")
+        s.sendall(body)
+        assert s.recv(100).startswith(b"HTTP/1.1 202 Accepted")
+
+
 def test_over_the_rate_is_429_with_retry_after(gateway):
     conn = gateway.connection()
     answers = [gateway.post("slow-1", json.dumps(reading("slow-1")), conn=conn) for _ in range(6)]
