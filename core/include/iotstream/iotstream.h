@@ -395,12 +395,17 @@ IOTS_EXPORT iots_err_t iots_pipeline_run_bounded(iots_pipeline_t *pipeline, int 
                                                  char *errstr, size_t errstr_size);
 /**
  * Stops a started pipeline: stops consuming, optionally closes all open windows
- * (close_windows=1), flushes outputs, commits and leaves the group. Blocking.
+ * (close_windows=1), flushes outputs, commits and leaves the group. Blocking. If the
+ * pipeline's thread had already stopped on an error, leaves the group and returns that error.
+ * Thread-safe: the work is done once; a later or concurrent call returns IOTS_OK once the
+ * first call has finished.
  */
 IOTS_EXPORT iots_err_t iots_pipeline_stop(iots_pipeline_t *pipeline, int close_windows,
                                           int timeout_ms, char *errstr, size_t errstr_size);
 /**
  * Writes the pipeline's counters and state as a JSON object into buf (NUL-terminated).
+ * "running" is true only while the processing thread runs: false once it stopped, by
+ * iots_pipeline_stop() or by an error ("failed": true, "error" says which).
  * If buf_size is too small returns IOTS_ERR_BUFFER_TOO_SMALL and sets *needed (may be NULL).
  * Thread-safe.
  */

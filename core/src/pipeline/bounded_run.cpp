@@ -11,6 +11,11 @@ namespace iotstream {
 void Pipeline::run_bounded(int timeout_ms) {
     if (started_) throw Error(IOTS_ERR_STATE, "the pipeline was already started");
     started_ = true;
+    {
+        // Runs on the caller's thread and finishes itself: stop() has nothing to do.
+        std::lock_guard stopping(stop_mutex_);
+        stopped_ = true;
+    }
     started_at_ = std::chrono::steady_clock::now();
     last_seal_ = started_at_;
     const auto deadline = timeout_ms < 0 ? std::chrono::steady_clock::time_point::max()

@@ -40,7 +40,7 @@ Pipeline::Pipeline(const Json &document)
 
 Pipeline::~Pipeline() {
     try {
-        if (running_) stop(false, 10000);
+        if (started_) stop(false, 10000);
     } catch (...) {
     }
     live_.reset();  // instances go before the contexts and clients they use
@@ -259,16 +259,18 @@ void Pipeline::run_loop() {
     } catch (const std::exception &e) {
         fail(e.what());
     }
+    running_ = false;
 }
 
 void Pipeline::stop(bool close_windows, int timeout_ms) {
+    std::lock_guard stopping(stop_mutex_);
     if (!started_) throw Error(IOTS_ERR_STATE, "the pipeline was not started");
-    if (!running_) return;
+    if (stopped_) return;
+    stopped_ = true;
     stop_requested_ = true;
     if (thread_.joinable()) thread_.join();
     // The processing thread has ended: this thread now has the instances to itself.
     finish(close_windows, timeout_ms);
-    running_ = false;
     if (failed_) {
         std::lock_guard lock(stats_mutex_);
         throw Error(IOTS_ERR_KAFKA, error_);

@@ -57,7 +57,9 @@ public:
     Pipeline &operator=(const Pipeline &) = delete;
 
     void start();
-    // Stops the processing thread; close_windows emits every open window first.
+    // Stops the processing thread; close_windows emits every open window first. Once: later
+    // and concurrent calls return when the first is done. The first throws the error that
+    // stopped the thread, if one did.
     void stop(bool close_windows, int timeout_ms);
     // Bounded run (replay) on the calling thread.
     void run_bounded(int timeout_ms);
@@ -176,11 +178,16 @@ private:
     std::string error_;
 
     std::thread thread_;
+    // True while the processing thread runs: it clears this itself when it ends, stopped or
+    // failed, so stats() never reports a dead thread as running.
     std::atomic<bool> running_{false};
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> failed_{false};
     bool started_ = false;
     bool finished_ = false;
+    // stop() runs once: concurrent callers wait for the first, then return (no second join).
+    std::mutex stop_mutex_;
+    bool stopped_ = false;  // guarded by stop_mutex_
     std::chrono::steady_clock::time_point started_at_{};
 };
 
