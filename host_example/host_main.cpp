@@ -67,6 +67,11 @@ Kafka:
                           (implies --no-generate)
   --run-for SECONDS       with --no-generate and not --bounded: stop after this long
                           (default: until SIGINT/SIGTERM)
+  --on-stop resume|close  what a stop does with open windows: resume leaves them to the
+                          partitions' next owner (no partial window); close emits them now.
+                          Default: close with the embedded broker (its data dies with this
+                          process), resume with --bootstrap; --bounded always closes.
+                          The config file's pipeline.stop.close_windows, if set, is the default
 Output:
   --show-windows N        print N window results at the end (default 8)
   --summary-json FILE     also write the summary as JSON (for scripts and tests)
@@ -108,6 +113,7 @@ struct Options {
     bool generate = true;
     bool bounded = false;
     double run_for_s = 0;
+    std::string on_stop;  // "resume" | "close" | "" (the default for the broker in use)
     int show_windows = 8;
     std::string summary_json;
     std::string log_level = "warn";
@@ -165,6 +171,10 @@ Options parse_options(int argc, char **argv) {
         else if (flag == "--no-generate") o.generate = false;
         else if (flag == "--bounded") o.bounded = true;
         else if (flag == "--run-for") o.run_for_s = parse_number(flag, value(), 0);
+        else if (flag == "--on-stop") {
+            o.on_stop = value();
+            if (o.on_stop != "resume" && o.on_stop != "close") die("--on-stop must be resume or close");
+        }
         else if (flag == "--show-windows") o.show_windows = static_cast<int>(integer(0));
         else if (flag == "--summary-json") o.summary_json = value();
         else if (flag == "--log-level") o.log_level = value();
@@ -452,6 +462,14 @@ int command_run(const Options &o) {
     pipeline_config["kafka"]["bootstrap.servers"] = bootstrap;
     pipeline_config["input"]["topics"] = {o.input_topic};
     pipeline_config["input"]["group_id"] = o.group;
+    // Stop semantics (docs/pipeline.md, "Stopping"): the flag, else the file, else by broker.
+    Json &stop = pipeline_config["stop"];
+    if (stop.is_null()) stop = Json::object();
+    if (!stop.is_object()) die("--config: pipeline.stop must be an object, e.g. {\"close_windows\": false}");
+    if (!o.on_stop.empty())
+        stop["close_windows"] = o.on_stop == "close";
+    else if (!stop.contains("close_windows"))
+        stop["close_windows"] = broker != nullptr;
     if (!o.plugins.empty()) pipeline_config["plugins"]["dir"] = o.plugins;
     if (!pipeline_config.contains("stages"))
         pipeline_config["stages"] = {
@@ -536,8 +554,10 @@ int command_run(const Options &o) {
         }
         if (g_stop) std::printf("signal %d: shutting down gracefully\n", g_signal.load());
         if (gateway) gateway->stop();  // no more readings in; the accepted ones are delivered
-        // Graceful: stop consuming, close every open window, flush outputs, commit, leave the group.
-        check(api->pipeline_stop(pipeline, 1, 60000, errstr, sizeof errstr), errstr, "stopping the pipeline");
+        // Graceful: stop consuming, close open windows or leave them to the next owner (as
+        // configured above), flush outputs, commit, leave the group.
+        check(api->pipeline_stop(pipeline, IOTS_STOP_AS_CONFIGURED, 60000, errstr, sizeof errstr), errstr,
+              "stopping the pipeline");
     }
 
     Json s = pipeline_stats(pipeline);

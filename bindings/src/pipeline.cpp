@@ -28,10 +28,12 @@ public:
         });
     }
 
-    void stop(bool close_windows, int timeout_ms) {
+    // close_windows: None follows the pipeline document's stop.close_windows.
+    void stop(std::optional<bool> close_windows, int timeout_ms) {
         use_idle([&](iots_pipeline_t *p) {
             call("stopping the pipeline", [&](char *e, size_t n) {
-                return iots_pipeline_stop(p, close_windows ? 1 : 0, timeout_ms, e, n);
+                int how = close_windows ? (*close_windows ? 1 : 0) : IOTS_STOP_AS_CONFIGURED;
+                return iots_pipeline_stop(p, how, timeout_ms, e, n);
             });
         });
     }

@@ -331,10 +331,7 @@ public:
             // The stream went quiet (devices do): close every window it holds now, rather than
             // waiting for event time that may never come. The watermark moves to the latest
             // close time, so a straggler for those windows is dead-lettered as late, not lost.
-            int64_t latest_close = IOTS_NO_VALUE;
-            for (const HeapEntry &entry : stream->close_heap)
-                if (stream->alive(entry.window, entry.generation))
-                    latest_close = std::max(latest_close, stream->windows[entry.window].end_ms + settings_.grace_ms);
+            int64_t latest_close = latest_open_close(*stream);
             if (latest_close != IOTS_NO_VALUE && latest_close > stream->watermark) stream->watermark = latest_close;
         }
         return close_due_windows() ? 0 : 1;
@@ -370,14 +367,30 @@ public:
     int flush(int final) {
         if (!final) return 0;
         bool all_emitted = true;
-        for (auto &[id, stream] : streams_)
+        for (auto &[id, stream] : streams_) {
+            // The watermark moves to the latest close time, as when a stream goes idle, so the
+            // checkpoint's watermark covers every window closed here and a later owner never
+            // emits them again (a refused one stays below it: see checkpoint()).
+            int64_t latest_close = latest_open_close(*stream);
             all_emitted &= close_until(*stream, std::numeric_limits<int64_t>::max());
+            if (latest_close > stream->watermark)  // IOTS_NO_VALUE is INT64_MIN
+                stream->watermark = latest_close;
+        }
         return all_emitted ? 0 : 1;
     }
 
 private:
     static std::string_view sensor_at(const iots_batch_view_t *batch, uint32_t i) {
         return {batch->sensor_ids[i].data, batch->sensor_ids[i].len};
+    }
+
+    // The latest close time among the stream's open windows (IOTS_NO_VALUE: none).
+    int64_t latest_open_close(const StreamWindows &stream) const {
+        int64_t latest = IOTS_NO_VALUE;
+        for (const HeapEntry &entry : stream.close_heap)
+            if (stream.alive(entry.window, entry.generation))
+                latest = std::max(latest, stream.windows[entry.window].end_ms + settings_.grace_ms);
+        return latest;
     }
 
     // The earliest close time among the stream's open windows (IOTS_NO_VALUE: none). Settles

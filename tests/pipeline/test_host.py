@@ -33,10 +33,12 @@ def test_main_job_runs_and_its_counts_reconcile(tmp_path):
 def test_help_and_bad_flags_are_clear():
     proc = run_host("--help")
     for flag in ("--duration", "--rate", "--sensors", "--anomaly-share", "--window-size", "--grace",
-                 "--plugins", "--config", "--bootstrap", "--bounded", "--input-topic"):
+                 "--plugins", "--config", "--bootstrap", "--bounded", "--input-topic", "--on-stop"):
         assert flag in proc.stdout
     bad = run_host("--rate", "fast", check=False)
     assert bad.returncode == 2 and "--rate needs a number" in bad.stderr
+    bad = run_host("--on-stop", "later", check=False)
+    assert bad.returncode == 2 and "--on-stop must be resume or close" in bad.stderr
     bad = run_host("--frobnicate", check=False)
     assert bad.returncode == 2 and "unknown option '--frobnicate'" in bad.stderr
 
@@ -55,11 +57,12 @@ def test_bounded_replay_gives_the_streaming_windows(tmp_path):
         common = ["--bootstrap", broker.bootstrap, "--window-size", "10", "--grace", "2",
                   "--idle-timeout", "600000", "--show-windows", "0"]
 
+        # The stream ends here (its input does not go on), so the stop closes the open windows.
         streaming = HostProcess(*common, "--no-generate", "--group", "streaming", "--run-for", "600",
-                                "--config", with_outputs(tmp_path, "stream", "windows-stream"))
+                                "--on-stop", "close", "--config", with_outputs(tmp_path, "stream", "windows-stream"))
         streaming.wait_consumed(len(rows))
         time.sleep(1.5)
-        assert streaming.stop() == 0, streaming.output()  # graceful stop closes the open windows
+        assert streaming.stop() == 0, streaming.output()
 
         run_host(*common, "--bounded", "--group", "replay",
                  "--config", with_outputs(tmp_path, "replay", "windows-replay"))

@@ -38,10 +38,10 @@ def test_killed_host_restarts_from_its_commit_and_completes_windows(broker, tmp_
     assert all(w["window_start"] < T0 // 1000 + 20 for w in emitted_before_kill)
 
     produce(broker.bootstrap, to_records(part_b))
-    second = HostProcess(*args, "--run-for", "600")
+    second = HostProcess(*args, "--run-for", "600", "--on-stop", "close")  # the last member: the input ends
     second.wait_consumed(len(part_b))
     time.sleep(2)
-    assert second.stop() == 0, second.output()  # graceful: closes the last windows
+    assert second.stop() == 0, second.output()  # graceful, closing: emits the last windows
 
     expected, late = tumbling_windows(by_partition_of(part_a + part_b), size_s=10, grace_s=2)
     assert not late

@@ -246,6 +246,32 @@ TEST(WindowPlugin, SessionRestoreRebuildsFromReplayAndDiscardsEmittedSessions) {
     EXPECT_EQ(w["sample_count"], 4);
 }
 
+TEST(WindowPlugin, FinalFlushMovesTheCheckpointWatermarkPastEveryWindowItClosed) {
+    // A closing stop (bounded run, in-process broker) emits open windows before their time;
+    // the watermark it commits must say so, or the next owner emits them again (issue 12,
+    // defect 1). Replaying everything from the start then emits nothing twice.
+    const Json config{{"size_s", 300}, {"grace_s", 10}};
+    const std::vector<Reading> input = {at("a", 1 * kSecond, 0), at("b", 290 * kSecond, 1),
+                                        at("a", 310 * kSecond, 2)};
+    HostedPlugin first("window", config);
+    first.on_assign(0, IOTS_NO_VALUE);
+    first.process(input);
+    EXPECT_EQ(first.flush(1), 0);
+    ASSERT_EQ(first.emitted.size(), 3u);  // [0, 300) of a and b, [300, 600) of a
+    auto [oldest, watermark] = first.checkpoint(0);
+    EXPECT_EQ(oldest, IOTS_NO_VALUE);
+    EXPECT_EQ(watermark, 610 * kSecond);
+
+    HostedPlugin next("window", config);
+    next.on_assign(0, watermark);
+    next.process(input);
+    next.process({at("a", 700 * kSecond, 3)});
+    EXPECT_EQ(next.flush(1), 0);
+    ASSERT_EQ(next.emitted.size(), 1u);
+    EXPECT_EQ(next.emitted[0].json()["window_start"], 600);
+    EXPECT_TRUE(next.dead_letters.empty());
+}
+
 TEST(WindowPlugin, CheckpointReportsOldestOffsetInOpenWindows) {
     HostedPlugin host("window", Json{{"size_s", 300}, {"grace_s", 10}});
     host.process({at("a", 1 * kSecond, 10), at("b", 301 * kSecond, 11), at("a", 2 * kSecond, 12)});

@@ -119,7 +119,9 @@ class Pipeline:
 
     Without ``stages`` the core's default runs: anomaly rules, per-sensor aggregates and
     5-minute tumbling windows. Context manager: leaving the block stops the pipeline (closing
-    open windows) and frees it.
+    open windows) and frees it. :meth:`stop` leaves open windows to the next owner (resumable),
+    unless asked or configured (``stop.close_windows``; true by default with an in-process
+    :class:`Broker`) to close them.
 
     >>> with broker.pipeline(window={"size_s": 2, "grace_s": 1}) as p:
     ...     p.run_bounded()
@@ -135,6 +137,10 @@ class Pipeline:
             if not isinstance(kafka, dict):
                 raise InvalidArgumentError("pipeline config: key 'kafka' must be an object")
             kafka["bootstrap.servers"] = bootstrap_servers(bootstrap)
+            # A broker in this process dies with it: nobody could complete windows left open,
+            # so stopping closes them unless the document says otherwise (docs/pipeline.md).
+            if not isinstance(bootstrap, str) and isinstance(doc.get("stop", {}), dict):
+                doc.setdefault("stop", {}).setdefault("close_windows", True)
         plugin_dir = default_plugin_dir()
         if plugin_dir is not None and isinstance(doc.get("plugins", {}), dict) and "dir" not in doc.get("plugins", {}):
             doc.setdefault("plugins", {})["dir"] = plugin_dir
@@ -155,15 +161,17 @@ class Pipeline:
         self._native.start()
         self._running = True
 
-    def stop(self, close_windows: bool = True, timeout: float = 60.0) -> None:
-        """Stops consuming, closes open windows (if asked), flushes outputs, commits and leaves
-        the group. Blocking."""
+    def stop(self, close_windows: Optional[bool] = None, timeout: float = 60.0) -> None:
+        """Stops consuming, flushes outputs, commits and leaves the group. Blocking.
+        ``close_windows=False`` is a resumable stop: open windows are left to the partitions'
+        next owner. ``True`` closes and emits them first (bounded work, a broker that dies with
+        this process). ``None`` follows the document's ``stop.close_windows`` (default False)."""
         try:
             self._native.stop(close_windows, ms(timeout))
         finally:
             self._running = False
 
-    def run(self, duration: float, close_windows: bool = True) -> Dict[str, Any]:
+    def run(self, duration: float, close_windows: Optional[bool] = None) -> Dict[str, Any]:
         """Runs for ``duration`` seconds, then stops; returns :meth:`stats`. Ctrl-C stops early
         (still gracefully) and re-raises KeyboardInterrupt."""
         self.start()

@@ -393,12 +393,18 @@ IOTS_EXPORT iots_err_t iots_pipeline_start(iots_pipeline_t *pipeline, char *errs
  */
 IOTS_EXPORT iots_err_t iots_pipeline_run_bounded(iots_pipeline_t *pipeline, int timeout_ms,
                                                  char *errstr, size_t errstr_size);
+/** iots_pipeline_stop's close_windows: as the pipeline document's stop.close_windows says. Since ABI 1.2. */
+#define IOTS_STOP_AS_CONFIGURED (-1)
 /**
- * Stops a started pipeline: stops consuming, optionally closes all open windows
- * (close_windows=1), flushes outputs, commits and leaves the group. Blocking. If the
- * pipeline's thread had already stopped on an error, leaves the group and returns that error.
- * Thread-safe: the work is done once; a later or concurrent call returns IOTS_OK once the
- * first call has finished.
+ * Stops a started pipeline: stops consuming, flushes outputs, commits and leaves the group.
+ * Blocking. close_windows=0 (a resumable stop) leaves open windows to the partitions' next
+ * owner, which rebuilds them by replay; close_windows=1 closes and emits every open window
+ * first, and the commit's watermark covers them (for runs whose input does not outlive them:
+ * bounded runs, a broker inside this process); IOTS_STOP_AS_CONFIGURED follows the pipeline
+ * document (docs/pipeline.md, "Stopping").
+ * If the pipeline's thread had already stopped on an error, leaves the group and returns that
+ * error. Thread-safe: the work is done once; a later or concurrent call returns IOTS_OK once
+ * the first call has finished.
  */
 IOTS_EXPORT iots_err_t iots_pipeline_stop(iots_pipeline_t *pipeline, int close_windows,
                                           int timeout_ms, char *errstr, size_t errstr_size);

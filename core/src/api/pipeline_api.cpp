@@ -51,7 +51,10 @@ IOTS_EXPORT iots_err_t iots_pipeline_stop(iots_pipeline_t *pipeline, int close_w
                                           char *errstr, size_t errstr_size) {
     return guard(errstr, errstr_size, [&] {
         require_arg(pipeline, "pipeline");
-        pipeline->pipeline->stop(close_windows != 0, timeout_ms);
+        if (close_windows == IOTS_STOP_AS_CONFIGURED)
+            pipeline->pipeline->stop(std::nullopt, timeout_ms);
+        else
+            pipeline->pipeline->stop(close_windows != 0, timeout_ms);
     });
 }
 

@@ -262,7 +262,7 @@ void Pipeline::run_loop() {
     running_ = false;
 }
 
-void Pipeline::stop(bool close_windows, int timeout_ms) {
+void Pipeline::stop(std::optional<bool> close_windows, int timeout_ms) {
     std::lock_guard stopping(stop_mutex_);
     if (!started_) throw Error(IOTS_ERR_STATE, "the pipeline was not started");
     if (stopped_) return;
@@ -270,7 +270,7 @@ void Pipeline::stop(bool close_windows, int timeout_ms) {
     stop_requested_ = true;
     if (thread_.joinable()) thread_.join();
     // The processing thread has ended: this thread now has the instances to itself.
-    finish(close_windows, timeout_ms);
+    finish(close_windows.value_or(config_.close_windows_on_stop), timeout_ms);
     if (failed_) {
         std::lock_guard lock(stats_mutex_);
         throw Error(IOTS_ERR_KAFKA, error_);

@@ -57,10 +57,11 @@ public:
     Pipeline &operator=(const Pipeline &) = delete;
 
     void start();
-    // Stops the processing thread; close_windows emits every open window first. Once: later
-    // and concurrent calls return when the first is done. The first throws the error that
-    // stopped the thread, if one did.
-    void stop(bool close_windows, int timeout_ms);
+    // Stops the processing thread; close_windows emits every open window first (and the
+    // commit's watermark then covers them); nullopt: as the config's stop.close_windows says.
+    // Once: later and concurrent calls return when the first is done. The first throws the
+    // error that stopped the thread, if one did.
+    void stop(std::optional<bool> close_windows, int timeout_ms);
     // Bounded run (replay) on the calling thread.
     void run_bounded(int timeout_ms);
     Json stats() const;

@@ -93,6 +93,11 @@ PipelineConfig PipelineConfig::from_json(const Json &document) {
         l.get_int("dead_letter_max_bytes", -1, static_cast<int64_t>(kMinDeadLetterBytes), int64_t{1} << 30);
     l.finish();
 
+    Json stop = r.get_json("stop", Json::object());
+    ConfigReader st(stop, "pipeline config: stop");
+    c.close_windows_on_stop = st.get_bool("close_windows", false);
+    st.finish();
+
     c.commit_interval_ms = static_cast<int>(r.get_int("commit_interval_ms", 1000, 10, 600000));
     c.producer = r.get_json("producer", Json::object());
     c.consumer = r.get_json("consumer", Json::object());
