@@ -58,11 +58,13 @@ void Pipeline::run_bounded(int timeout_ms) {
         stream.end_offset = high;
         stream.begin_offset = low;
         int64_t start = low;
+        std::string metadata;
         for (const auto &point : committed)
             if (point.topic == topic && point.partition == partition && point.offset >= 0) {
                 start = std::max(point.offset, low);
-                stream.watermark_ms = parse_watermark_metadata(point.metadata);
+                metadata = point.metadata;
             }
+        restore_stream(id, metadata);
         if (config_.bounded_start_offset >= 0) start = std::clamp(config_.bounded_start_offset, low, high);
         auto *tp = rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition);
         tp->offset = config_.bounded_start_time_ms >= 0 ? config_.bounded_start_time_ms : start;  // time: resolved below

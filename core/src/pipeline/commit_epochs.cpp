@@ -2,46 +2,39 @@
 #include "pipeline/commit_epochs.hpp"
 
 #include <algorithm>
-#include <charconv>
-#include <cstring>
 
 #include "common/log.hpp"
 #include "pipeline/pipeline.hpp"
 
 namespace iotstream {
 
-namespace {
-constexpr const char *kWatermarkMetadataPrefix = "iotstream:wm=";
-}  // namespace
-
-std::string watermark_metadata(int64_t watermark_ms) {
-    return watermark_ms == IOTS_NO_VALUE ? std::string() : kWatermarkMetadataPrefix + std::to_string(watermark_ms);
-}
-
-int64_t parse_watermark_metadata(const std::string &metadata) {
-    if (metadata.rfind(kWatermarkMetadataPrefix, 0) != 0) return IOTS_NO_VALUE;
-    int64_t value = 0;
-    const char *begin = metadata.data() + std::strlen(kWatermarkMetadataPrefix);
-    const char *end = metadata.data() + metadata.size();
-    auto [ptr, ec] = std::from_chars(begin, end, value);
-    return ec == std::errc() && ptr == end ? value : IOTS_NO_VALUE;
-}
-
 std::vector<Consumer::CommitPoint> Pipeline::commit_points(const std::vector<uint32_t> &ids) {
     std::vector<Consumer::CommitPoint> points;
     for (uint32_t id : ids) {
         Stream &stream = streams_[id];
         if (!stream.assigned || stream.next_offset < 0) continue;
-        int64_t offset = stream.next_offset;
+        // Each stage has handled every record before its restore offset: before the oldest one
+        // it still holds, and before what it skipped in a replay of the previous owner's work.
+        // The commit offset is the smallest; stages at it need no entry.
+        RestorePoint point;
+        point.read_through = std::max(stream.next_offset, stream.read_through);
+        int64_t offset = point.read_through;
         int64_t watermark = IOTS_NO_VALUE;
         for (PluginInstance *instance : execution_order_) {
             PluginInstance::Checkpoint cp = instance->checkpoint(id);
-            if (cp.oldest_needed_offset != IOTS_NO_VALUE) offset = std::min(offset, cp.oldest_needed_offset);
+            int64_t handled = stream.next_offset;
+            if (cp.oldest_needed_offset != IOTS_NO_VALUE) handled = std::min(handled, cp.oldest_needed_offset);
+            if (auto it = stream.handled_before.find(instance->name()); it != stream.handled_before.end())
+                handled = std::max(handled, it->second);
+            point.stages.emplace(instance->name(), handled);
+            offset = std::min(offset, handled);
             if (cp.watermark_ms != IOTS_NO_VALUE)
                 watermark = watermark == IOTS_NO_VALUE ? cp.watermark_ms : std::min(watermark, cp.watermark_ms);
         }
+        std::erase_if(point.stages, [&](const auto &stage) { return stage.second <= offset; });
         if (watermark != IOTS_NO_VALUE) stream.watermark_ms = watermark;
-        points.push_back({stream.topic, stream.partition, offset, watermark_metadata(stream.watermark_ms)});
+        point.watermark_ms = stream.watermark_ms;
+        points.push_back({stream.topic, stream.partition, offset, format_restore_point(point)});
     }
     return points;
 }

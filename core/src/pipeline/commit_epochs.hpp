@@ -1,6 +1,7 @@
 // Commit epochs: outputs are grouped by the interval in which they were produced, and an
 // epoch's input offsets are committed only once every output of it (and of every earlier
-// epoch) was acknowledged. The commit metadata carries the partition's event-time watermark.
+// epoch) was acknowledged. The commit metadata carries the partition's restore point: its
+// event-time watermark and each stage's progress (restore_points.hpp).
 #pragma once
 
 #include <atomic>
@@ -19,10 +20,5 @@ struct CommitEpoch {
     std::atomic<bool> delivery_failed{false};
     std::vector<Consumer::CommitPoint> points;
 };
-
-// Commit metadata "iotstream:wm=<ms>": the watermark a partition's next owner restores.
-std::string watermark_metadata(int64_t watermark_ms);
-// The watermark in commit metadata, or IOTS_NO_VALUE when there is none.
-int64_t parse_watermark_metadata(const std::string &metadata);
 
 }  // namespace iotstream

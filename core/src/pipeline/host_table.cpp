@@ -142,7 +142,12 @@ int Pipeline::host_dead_letter(iots_host_ctx_s *ctx, const iots_batch_view_t *ba
         ctx->log->error("dead_letter refused: {}", problem);
         return 1;
     }
-    const rd_kafka_message_t &message = *batch_messages_[batch_.input_indices()[index]];
+    if (replayed_for(ctx->plugin, batch->streams[index], batch->offsets[index])) {
+        counters_.replay_outputs_skipped.fetch_add(1, std::memory_order_relaxed);  // sent by the previous owner
+        return 0;
+    }
+    const uint32_t row = subset_in_process_ ? subset_in_process_->original_row(index) : index;
+    const rd_kafka_message_t &message = *batch_messages_[batch_.input_indices()[row]];
     dead_letter_message(message, reason, detail ? detail : "");
     counters_.stage_dead_lettered.fetch_add(1, std::memory_order_relaxed);
     return 0;
@@ -173,7 +178,13 @@ int Pipeline::host_report_anomaly(iots_host_ctx_s *ctx, const iots_batch_view_t 
         ctx->log->error("report_anomaly refused: {}", problem);
         return 1;
     }
-    batch_.anomaly_bits()[index] |= uint64_t{1} << rule_id;
+    const uint32_t row = subset_in_process_ ? subset_in_process_->original_row(index) : index;
+    batch_.anomaly_bits()[row] |= uint64_t{1} << rule_id;
+    // A replayed record: the rule's bit counts for later stages, its alert was sent already.
+    if (replayed_for(ctx->plugin, batch->streams[index], batch->offsets[index])) {
+        counters_.replay_outputs_skipped.fetch_add(1, std::memory_order_relaxed);
+        return 0;
+    }
     const iots_str_t &sensor = batch->sensor_ids[index];
     const int64_t event_ms = batch->event_time_ms[index];
     scratch_.clear();

@@ -130,7 +130,10 @@ uint32_t Pipeline::stream_id(const std::string &topic, int32_t partition) {
     auto key = std::make_pair(topic, partition);
     if (auto it = stream_ids_.find(key); it != stream_ids_.end()) return it->second;
     auto id = static_cast<uint32_t>(streams_.size());
-    streams_.push_back(Stream{topic, partition});
+    Stream stream;
+    stream.topic = topic;
+    stream.partition = partition;
+    streams_.push_back(std::move(stream));
     stream_ids_.emplace(std::move(key), id);
     return id;
 }
@@ -166,6 +169,8 @@ void Pipeline::process_batch(std::vector<MessagePtr> &messages) {
     uint32_t id = 0;
     uint64_t bytes = 0;
     uint64_t skipped = 0;
+    uint64_t replayed = 0;
+    bool replaying = false;  // a record some stage handled under the previous owner
     for (const MessagePtr &m : messages) {
         if (m->rkt != last_rkt || m->partition != last_partition) {  // records come in runs
             id = stream_id(rd_kafka_topic_name(m->rkt), m->partition);
@@ -177,6 +182,10 @@ void Pipeline::process_batch(std::vector<MessagePtr> &messages) {
             ++skipped;
             continue;
         }
+        if (m->offset < streams_[id].replay_end) {
+            replaying = true;
+            replayed += m->offset < streams_[id].read_through;
+        }
         raw_.push_back(RawRecord{static_cast<const char *>(m->payload), m->payload ? m->len : 0, id, m->offset});
         batch_messages_.push_back(m.get());
         bytes += m->len;
@@ -184,22 +193,31 @@ void Pipeline::process_batch(std::vector<MessagePtr> &messages) {
     counters_.consumed.fetch_add(messages.size() - skipped, std::memory_order_relaxed);
     counters_.skipped_before_start.fetch_add(skipped, std::memory_order_relaxed);
     counters_.bytes_consumed.fetch_add(bytes, std::memory_order_relaxed);
+    counters_.replayed.fetch_add(replayed, std::memory_order_relaxed);
 
     decoder_->decode(raw_, batch_);
-    for (const Rejection &rejection : batch_.rejections())
+    for (const Rejection &rejection : batch_.rejections()) {
+        const RawRecord &record = raw_[rejection.input_index];
+        if (replaying && record.offset < streams_[record.stream].read_through) {
+            counters_.replay_outputs_skipped.fetch_add(1, std::memory_order_relaxed);  // dead-lettered before
+            continue;
+        }
         dead_letter_message(*batch_messages_[rejection.input_index], rejection.reason, rejection.detail);
+    }
     counters_.decode_rejected.fetch_add(batch_.rejections().size(), std::memory_order_relaxed);
     counters_.decoded.fetch_add(batch_.size(), std::memory_order_relaxed);
 
-    if (batch_.size() > 0) {
-        struct InProcess {  // set only while the stages' process() run, even if one throws
-            const iots_batch_view_t *&slot;
-            ~InProcess() { slot = nullptr; }
-        } in_process{batch_in_process_ = &batch_.view()};
-        for (PluginInstance *instance : execution_order_) instance->process(batch_.view());
-    }
+    if (batch_.size() > 0) run_stages(replaying);
 
     for (const RawRecord &record : raw_) streams_[record.stream].next_offset = record.offset + 1;
+    if (replaying)  // a stream whose replay is over reads as an ordinary one again
+        for (const RawRecord &record : raw_) {
+            Stream &stream = streams_[record.stream];
+            if (stream.replay_end >= 0 && stream.next_offset >= stream.replay_end) {
+                stream.handled_before.clear();
+                stream.read_through = stream.replay_end = -1;
+            }
+        }
     counters_.batches.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -29,6 +29,7 @@
 #include "kafka/envelope.hpp"
 #include "kafka/producer.hpp"
 #include "pipeline/pipeline_config.hpp"
+#include "pipeline/restore_points.hpp"
 #include "plugin_host/plugin_loader.hpp"
 
 struct iots_host_ctx_s;
@@ -47,6 +48,9 @@ struct PipelineCounters {
     std::atomic<uint64_t> batches{0}, commits{0}, commit_failures{0}, committed_epochs{0}, plugin_swaps{0};
     std::atomic<uint64_t> bytes_consumed{0};
     std::atomic<uint64_t> skipped_before_start{0};  // bounded runs from a time: older records read, not processed
+    // Replays after a restore: records read again that the previous owner had decoded, and the
+    // outputs (alerts, dead letters) not sent again because it had sent them.
+    std::atomic<uint64_t> replayed{0}, replay_outputs_skipped{0};
 };
 
 class Pipeline {
@@ -87,6 +91,11 @@ private:
         int64_t watermark_ms = IOTS_NO_VALUE;  // last known (restored or checkpointed)
         int64_t begin_offset = -1;       // bounded mode: the first offset still stored
         int64_t end_offset = -1;         // bounded mode: stop here
+        // The restore point's replay (restore_points.hpp): per stage, records before the offset
+        // were handled by the previous owner; read_through: records before it were decoded.
+        std::map<std::string, int64_t, std::less<>> handled_before;
+        int64_t read_through = -1;
+        int64_t replay_end = -1;  // the largest of them; -1 once the replay is past them all
     };
 
     void build_clients();
@@ -106,6 +115,11 @@ private:
     void on_assign(const TopicPartitions &parts);
     void on_revoke(const TopicPartitions &parts);
     uint32_t stream_id(const std::string &topic, int32_t partition);
+    // Restores a stream's watermark and per-stage replay offsets from its commit metadata.
+    void restore_stream(uint32_t id, const std::string &metadata);
+    // True when `stage` already handled (stream, offset) under the previous owner.
+    bool replayed_for(std::string_view stage, uint32_t stream, int64_t offset) const;
+    void run_stages(bool replaying);
     std::vector<Consumer::CommitPoint> commit_points(const std::vector<uint32_t> &streams);
     void seal_epoch();
     void commit_durable_epochs();
@@ -159,6 +173,10 @@ private:
     // accept only this batch: a pointer kept from an earlier process() may equal &batch_.view()
     // while its rows are gone, so pointer equality alone is no guard.
     const iots_batch_view_t *batch_in_process_ = nullptr;
+    // When a stage sees only the records it has not handled (a replay), its rows as a subset.
+    BatchSubset subset_;
+    const BatchSubset *subset_in_process_ = nullptr;
+    bool warned_metadata_ = false;  // an unreadable restore point is logged once
 
     mutable std::mutex rules_mutex_;
     std::vector<std::string> rule_names_;  // id -> name (at most 64)

@@ -1,4 +1,4 @@
-// Rebalances: assigned partitions restore their watermark from the commit metadata; revoked
+// Rebalances: assigned partitions restore their restore point from the commit metadata; revoked
 // ones are drained and committed while still ours.
 #include <exception>
 
@@ -19,10 +19,10 @@ void Pipeline::on_assign(const TopicPartitions &parts) {
         Stream &stream = streams_[id];
         stream.assigned = true;
         stream.next_offset = -1;
-        stream.watermark_ms = IOTS_NO_VALUE;
+        std::string metadata;
         for (const auto &point : committed)
-            if (point.topic == topic && point.partition == partition)
-                stream.watermark_ms = parse_watermark_metadata(point.metadata);
+            if (point.topic == topic && point.partition == partition) metadata = point.metadata;
+        restore_stream(id, metadata);
         for (const auto &instance : live_->instances()) instance->on_assign(id, stream.watermark_ms);
     }
     logger("pipeline")->info("assigned {} partition(s)", parts.size());

@@ -18,6 +18,8 @@ Json Pipeline::stats() const {
                       {"refused", counters_.outputs_refused.load()},
                       {"retried", counters_.outputs_retried.load()}};
     out["skipped_before_start"] = counters_.skipped_before_start.load();
+    out["replay"] = {{"records", counters_.replayed.load()},
+                     {"outputs_skipped", counters_.replay_outputs_skipped.load()}};
     out["commits"] = counters_.commits.load();
     out["commit_failures"] = counters_.commit_failures.load();
     out["plugin_swaps"] = counters_.plugin_swaps.load();
