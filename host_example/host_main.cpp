@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/gateway.hpp"
+#include "metrics/metrics_route.hpp"
 #include "iotstream/iotstream.h"
 
 namespace {
@@ -75,6 +76,8 @@ Kafka:
 Output:
   --show-windows N        print N window results at the end (default 8)
   --summary-json FILE     also write the summary as JSON (for scripts and tests)
+  --metrics-listen HOST:PORT  serve GET /metrics (Prometheus text) there while the pipeline
+                          runs; with --gateway-listen the gateway's server serves it too
   --log-level LEVEL       trace|debug|info|warn|error (default warn)
   --library PATH          libiotstream to load (default: next to this program, then the
                           system's libiotstream.so.1)
@@ -116,6 +119,7 @@ struct Options {
     std::string on_stop;  // "resume" | "close" | "" (the default for the broker in use)
     int show_windows = 8;
     std::string summary_json;
+    std::string metrics_listen;
     std::string log_level = "warn";
     std::string library;
     iotstream_host::gateway::GatewayOptions gateway;
@@ -177,6 +181,7 @@ Options parse_options(int argc, char **argv) {
         }
         else if (flag == "--show-windows") o.show_windows = static_cast<int>(integer(0));
         else if (flag == "--summary-json") o.summary_json = value();
+        else if (flag == "--metrics-listen") o.metrics_listen = value();
         else if (flag == "--log-level") o.log_level = value();
         else if (flag == "--library") o.library = value();
         else {
@@ -486,6 +491,8 @@ int command_run(const Options &o) {
     iots_loadgen_stats_t gen_stats{};
     gen_stats.struct_size = sizeof gen_stats;
     std::unique_ptr<iotstream_host::gateway::Gateway> gateway;
+    iots_ingest_t *gateway_ingest = nullptr;
+    std::unique_ptr<iotstream_host::http::Server> metrics_server;
 
     if (o.bounded) {
         std::printf("replaying %s (bounded)...\n", o.input_topic.c_str());
@@ -495,12 +502,26 @@ int command_run(const Options &o) {
         check(api->pipeline_start(pipeline, errstr, sizeof errstr), errstr, "starting the pipeline");
         if (!o.gateway.listen.empty()) {
             try {
-                gateway = std::make_unique<iotstream_host::gateway::Gateway>(api, o.gateway, bootstrap,
-                                                                             file.value("ingest", Json::object()));
+                gateway = std::make_unique<iotstream_host::gateway::Gateway>(
+                    api, o.gateway, bootstrap, file.value("ingest", Json::object()),
+                    [&](iotstream_host::http::Router &router, iots_ingest_t *ingest) {
+                        gateway_ingest = ingest;
+                        iotstream_host::metrics::add_metrics_route(router, api, pipeline, ingest);
+                    });
             } catch (const std::runtime_error &e) {
                 die(e.what());
             }
-            std::printf("gateway listening on %s (POST /v1/readings)\n", gateway->url().c_str());
+            std::printf("gateway listening on %s (POST /v1/readings, GET /metrics)\n", gateway->url().c_str());
+        }
+        if (!o.metrics_listen.empty()) {
+            try {
+                metrics_server = iotstream_host::metrics::serve_metrics(o.metrics_listen, api, pipeline, gateway_ingest);
+            } catch (const std::runtime_error &e) {
+                die(e.what());
+            }
+            std::printf("metrics at http://%s:%u/metrics\n",
+                        iotstream_host::http::split_listen(o.metrics_listen, "--metrics-listen").first.c_str(),
+                        static_cast<unsigned>(metrics_server->port()));
         }
         if (o.generate) {
             if (o.duration_s <= 0 && o.count == 0) die("give --duration or --count");
@@ -553,6 +574,7 @@ int command_run(const Options &o) {
             api->loadgen_get_stats(gen, &gen_stats);
         }
         if (g_stop) std::printf("signal %d: shutting down gracefully\n", g_signal.load());
+        if (metrics_server) metrics_server->stop();  // before the handles it reads go
         if (gateway) gateway->stop();  // no more readings in; the accepted ones are delivered
         // Graceful: stop consuming, close open windows or leave them to the next owner (as
         // configured above), flush outputs, commit, leave the group.

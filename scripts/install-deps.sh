@@ -10,6 +10,7 @@ packages=(
   librdkafka-dev libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libsimdjson-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev kcat binutils wrk curl
+  prometheus  # promtool checks the /metrics page (tests/metrics)
   # Python bindings (Debian's /usr/bin/python3; PyPI is not reachable)
   python3 python3-dev pybind11-dev python3-pybind11 python3-pytest python3-numpy python3-pandas
   python3-matplotlib jupyter-nbconvert python3-ipykernel python3-nbformat python3-pip python3-setuptools python3-wheel

@@ -85,6 +85,16 @@ public:
         });
     }
 
+    std::string metrics() {
+        return handle_.use([](iots_pipeline_t *p) {
+            return without_gil([&] {
+                return read_json_out([&](char *buf, size_t size, size_t *needed, char *) {
+                    return iots_metrics_prometheus(p, nullptr, buf, size, needed);
+                });
+            });
+        });
+    }
+
     bool closed() const { return handle_.closed(); }
 
     // Waits for a bounded run still finishing in the background, then frees the pipeline.
@@ -161,6 +171,7 @@ void bind_pipeline(py::module_ &m) {
         .def("stop", &Pipeline::stop, py::arg("close_windows"), py::arg("timeout_ms"))
         .def("run_bounded", &Pipeline::run_bounded, py::arg("timeout_ms"))
         .def("stats_json", &Pipeline::stats_json)
+        .def("metrics", &Pipeline::metrics)
         .def_property_readonly("closed", &Pipeline::closed)
         .def("close", &Pipeline::close);
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <tuple>
 
 namespace iotstream_host::gateway {
 
@@ -53,13 +54,11 @@ bool parse_gateway_flag(const std::string &flag, const std::function<std::string
 }
 
 Gateway::Gateway(const iots_api_t *api, const GatewayOptions &options, const std::string &bootstrap,
-                 Json ingest_config)
+                 Json ingest_config, const ExtraRoutes &extra_routes)
     : api_(api), auth_(options.device_tokens, options.shared_token_file) {
     const std::string listen = options.listen.empty() ? "127.0.0.1:8080" : options.listen;
-    const size_t colon = listen.rfind(':');
-    if (colon == std::string::npos) throw std::runtime_error("--listen needs HOST:PORT, got '" + listen + "'");
-    host_ = listen.substr(0, colon);
-    const uint16_t port = static_cast<uint16_t>(number("--listen port", listen.substr(colon + 1), 0));
+    uint16_t port = 0;
+    std::tie(host_, port) = http::split_listen(listen, "--listen");
 
     if (!ingest_config.is_object()) throw std::runtime_error("the config's \"ingest\" must be an object");
     if (options.device_rate > 0) ingest_config["rate"] = options.device_rate;
@@ -79,6 +78,7 @@ Gateway::Gateway(const iots_api_t *api, const GatewayOptions &options, const std
     limits.threads = options.http_threads;
     http::Router router;
     add_routes(router);
+    if (extra_routes) extra_routes(router, ingest_);
     try {
         server_ = std::make_unique<http::Server>(host_, port, limits, std::move(router));
     } catch (...) {

@@ -36,11 +36,15 @@ bool parse_gateway_flag(const std::string &flag, const std::function<std::string
 
 class Gateway {
 public:
+    // More routes on the gateway's server (e.g. GET /metrics), given the ingestion handle,
+    // which stays valid while the server runs.
+    using ExtraRoutes = std::function<void(http::Router &, iots_ingest_t *)>;
+
     // `ingest_config`: the --config file's "ingest" object (iots_ingest_new's keys); the flags
     // are laid over it, readings go to `bootstrap`, invalid ones to iot-dlq unless it says
     // otherwise. Starts serving. Throws std::runtime_error.
     Gateway(const iots_api_t *api, const GatewayOptions &options, const std::string &bootstrap,
-            nlohmann::json ingest_config);
+            nlohmann::json ingest_config, const ExtraRoutes &extra_routes = {});
     ~Gateway();
     Gateway(const Gateway &) = delete;
     Gateway &operator=(const Gateway &) = delete;

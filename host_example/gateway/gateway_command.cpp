@@ -5,14 +5,17 @@
 #include <thread>
 
 #include "gateway/gateway.hpp"
+#include "metrics/metrics_route.hpp"
 
 namespace iotstream_host::gateway {
 
 int serve_gateway(const iots_api_t *api, const GatewayOptions &options, const std::string &bootstrap,
                   const nlohmann::json &ingest_config, const std::atomic<bool> &stop, double run_for_s,
                   const std::string &summary_json) {
-    Gateway gateway(api, options, bootstrap, ingest_config);
-    std::printf("gateway listening on %s (POST /v1/readings), producing to %s\n", gateway.url().c_str(),
+    Gateway gateway(api, options, bootstrap, ingest_config, [api](http::Router &router, iots_ingest_t *ingest) {
+        metrics::add_metrics_route(router, api, nullptr, ingest);
+    });
+    std::printf("gateway listening on %s (POST /v1/readings, GET /metrics), producing to %s\n", gateway.url().c_str(),
                 bootstrap.c_str());
     std::printf("%8s %10s %10s %10s %12s %10s %10s %8s\n", "elapsed", "requests", "req/s", "accepted", "accepted/s",
                 "rejected", "limited", "401");

@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include <cstdlib>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -240,6 +241,16 @@ void Server::Impl::accept() {
         }
         accept();
     });
+}
+
+std::pair<std::string, uint16_t> split_listen(const std::string &listen, const std::string &flag) {
+    const size_t colon = listen.rfind(':');
+    const std::string port = colon == std::string::npos ? "" : listen.substr(colon + 1);
+    char *end = nullptr;
+    const long value = std::strtol(port.c_str(), &end, 10);
+    if (port.empty() || *end != '\0' || value < 0 || value > 65535)
+        throw std::runtime_error(flag + " needs HOST:PORT, got '" + listen + "'");
+    return {listen.substr(0, colon), static_cast<uint16_t>(value)};
 }
 
 Server::Server(const std::string &host, uint16_t port, const ServerLimits &limits, Router router)

@@ -35,6 +35,9 @@ struct Response {
     std::vector<std::pair<std::string, std::string>> headers;  // extra headers
 };
 
+// "HOST:PORT" split at its last colon; throws std::runtime_error naming `flag`.
+std::pair<std::string, uint16_t> split_listen(const std::string &listen, const std::string &flag);
+
 // A JSON body {"error": message} with `status`.
 Response error_response(int status, std::string_view message);
 

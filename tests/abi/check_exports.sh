@@ -9,7 +9,7 @@ if [ -n "$stray" ]; then
   echo "FAIL: $lib exports symbols outside iots_*:"; printf '  %s\n' $stray | head -20; exit 1
 fi
 for required in iots_version iots_version_str iots_get_api iots_err_str iots_broker_new iots_ingest_new \
-                iots_ingest_submit iots_ingest_reply_item iots_ingest_close; do
+                iots_ingest_submit iots_ingest_reply_item iots_ingest_close iots_metrics_prometheus; do
   printf '%s\n' "$symbols" | grep -qx "$required" || { echo "FAIL: $required is not exported"; exit 1; }
 done
 soname=$(objdump -p "$lib" | awk '/SONAME/ {print $2}')

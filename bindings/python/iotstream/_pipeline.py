@@ -203,6 +203,11 @@ class Pipeline:
         reason), outputs sent/delivered/failed, commits, rules, failed/error, elapsed_s, ..."""
         return json.loads(self._native.stats_json())
 
+    def metrics(self) -> str:
+        """The same counters in the Prometheus text exposition format 0.0.4 (what
+        ``iotstream-host`` serves at ``GET /metrics``; see docs/metrics.md)."""
+        return self._native.metrics()
+
     def counters(self) -> Dict[str, Union[int, float]]:
         """:meth:`stats` flattened to numbers only, e.g. ``{"emitted.windows": 12, ...}``."""
         return {k: v for k, v in flatten(self.stats()).items()

@@ -46,7 +46,7 @@ extern "C" {
 #define IOTS_VERSION 0x000100ff
 /** ABI of this header. A different major is incompatible; minors only append. */
 #define IOTS_ABI_MAJOR 1
-#define IOTS_ABI_MINOR 2
+#define IOTS_ABI_MINOR 3
 
 /** Version of the library actually loaded, in the IOTS_VERSION format. Thread-safe. */
 IOTS_EXPORT int iots_version(void);
@@ -572,6 +572,21 @@ IOTS_EXPORT iots_err_t iots_ingest_get_stats(iots_ingest_t *ingest, iots_ingest_
 IOTS_EXPORT iots_err_t iots_ingest_close(iots_ingest_t *ingest, int timeout_ms);
 
 /* ------------------------------------------------------------------------------------------
+ * Metrics. Since ABI 1.3.
+ * ---------------------------------------------------------------------------------------- */
+
+/**
+ * Writes the counters of `pipeline` and/or `ingest` (either may be NULL, not both) in the
+ * Prometheus text exposition format 0.0.4 (Content-Type "text/plain; version=0.0.4"): families
+ * iotstream_pipeline_* and iotstream_ingest_*, counters named *_total, gauges in base units
+ * (seconds, records), label values escaped. Read from the same counters as
+ * iots_pipeline_stats_json() and iots_ingest_get_stats(). See docs/metrics.md for every family.
+ * Buffer contract as iots_pipeline_stats_json(). Thread-safe.
+ */
+IOTS_EXPORT iots_err_t iots_metrics_prometheus(iots_pipeline_t *pipeline, iots_ingest_t *ingest, char *buf,
+                                               size_t buf_size, size_t *needed);
+
+/* ------------------------------------------------------------------------------------------
  * The API table, for hosts that dlopen() the library and want a single dlsym().
  * Entries are only ever appended; a host reads only the entries its struct_size covers.
  * ---------------------------------------------------------------------------------------- */
@@ -650,6 +665,8 @@ typedef struct iots_api_s {
     const char *(*ingest_status_name)(iots_ingest_status_t);
     iots_err_t (*ingest_get_stats)(iots_ingest_t *, iots_ingest_stats_t *);
     iots_err_t (*ingest_close)(iots_ingest_t *, int);
+    /* ABI 1.3 */
+    iots_err_t (*metrics_prometheus)(iots_pipeline_t *, iots_ingest_t *, char *, size_t, size_t *);
     /* New entries are appended here, with a comment naming the ABI minor that added them. */
 } iots_api_t;
 

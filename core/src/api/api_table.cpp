@@ -73,6 +73,8 @@ const iots_api_t kApiV1 = {
     .ingest_status_name = iots_ingest_status_name,
     .ingest_get_stats = iots_ingest_get_stats,
     .ingest_close = iots_ingest_close,
+    // ABI 1.3: metrics (issue 15)
+    .metrics_prometheus = iots_metrics_prometheus,
 };
 
 }  // namespace

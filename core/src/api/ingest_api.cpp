@@ -3,11 +3,7 @@
 #include <vector>
 
 #include "api/producer_handle.hpp"
-#include "ingest/ingestor.hpp"
-
-struct iots_ingest_s {
-    std::unique_ptr<iotstream::Ingestor> ingestor;
-};
+#include "api/ingest_handle.hpp"
 
 struct iots_ingest_reply_s {
     std::vector<iotstream::IngestResult> results;  // owns the detail strings

@@ -1,22 +1,7 @@
 // The C API of the pipeline (iotstream.h: iots_pipeline_*).
-#include <cstring>
-
-#include "pipeline/pipeline.hpp"
+#include "api/pipeline_handle.hpp"
 
 using namespace iotstream;
-
-struct iots_pipeline_s {
-    std::unique_ptr<Pipeline> pipeline;
-};
-
-namespace {
-iots_err_t write_json_out(const std::string &text, char *buf, size_t buf_size, size_t *needed) {
-    if (needed) *needed = text.size() + 1;
-    if (!buf || buf_size < text.size() + 1) return IOTS_ERR_BUFFER_TOO_SMALL;
-    std::memcpy(buf, text.c_str(), text.size() + 1);
-    return IOTS_OK;
-}
-}  // namespace
 
 extern "C" {
 
@@ -62,7 +47,7 @@ IOTS_EXPORT iots_err_t iots_pipeline_stats_json(iots_pipeline_t *pipeline, char 
                                                 size_t *needed) {
     return guard(nullptr, 0, [&] {
         require_arg(pipeline, "pipeline");
-        return write_json_out(pipeline->pipeline->stats().dump(), buf, buf_size, needed);
+        return write_text_out(pipeline->pipeline->stats().dump(), buf, buf_size, needed);
     });
 }
 
