@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "columns.hpp"
+#include "iotstream/plugin.h"  // IOTS_MIN_EVENT_TIME_MS, IOTS_MAX_EVENT_TIME_MS: the core's one range
 #include "native.hpp"
 
 namespace iotstream_native {
@@ -23,9 +24,6 @@ namespace {
 
 constexpr size_t kRowsPerSlice = 16384;  // rows sent between two signal checks
 
-// Epoch milliseconds the ISO-8601 text can spell with four year digits (0000..9999).
-constexpr int64_t kMinTimestampMs = -62'167'219'200'000;
-constexpr int64_t kMaxTimestampMs = 253'402'300'799'999;
 
 // Delivery failures, kept for Python to read (the callback runs on a library thread and never
 // touches Python). The first kMaxKept are kept verbatim; all are counted.
@@ -172,7 +170,7 @@ private:
 
     static void check_row(const StringColumn &ids, const int64_t *ts, size_t row) {
         if (ids.at(row).empty()) throw py::value_error("sensor_id is empty in row " + std::to_string(row));
-        if (ts && (ts[row] < kMinTimestampMs || ts[row] > kMaxTimestampMs))
+        if (ts && (ts[row] < IOTS_MIN_EVENT_TIME_MS || ts[row] > IOTS_MAX_EVENT_TIME_MS))
             throw py::value_error("timestamp in row " + std::to_string(row) + " (" + std::to_string(ts[row]) +
                                   " ms) is outside years 0000..9999");
     }

@@ -151,3 +151,34 @@ TEST(Timestamp, ParseFormatRoundTripAcrossMilliseconds) {
         ASSERT_EQ(parse_ok(text), ms) << text;
     }
 }
+
+// One range everywhere: the public constants are the years 0000-9999 by the calendar
+// arithmetic, the parser refuses a time an offset moves past either end, and each end and
+// the millisecond beyond it format as Python's datetime writes them.
+TEST(Timestamp, TheDocumentedRangeIsYears0000To9999) {
+    EXPECT_EQ(IOTS_MIN_EVENT_TIME_MS, iotstream::days_from_civil(0, 1, 1) * iotstream::kMillisPerDay);
+    EXPECT_EQ(IOTS_MAX_EVENT_TIME_MS, iotstream::days_from_civil(10000, 1, 1) * iotstream::kMillisPerDay - 1);
+    EXPECT_EQ(parse_ok("9999-12-31T23:59:59.999Z"), IOTS_MAX_EVENT_TIME_MS);
+    EXPECT_EQ(parse_ok("0000-01-01T01:00:00.000+01:00"), IOTS_MIN_EVENT_TIME_MS);
+    EXPECT_EQ(parse_error("0000-01-01T00:59:59.998+01:00"), "outside years 0000-9999 in UTC");
+    EXPECT_EQ(parse_error("0000-01-01T00:00:00+00:01"), "outside years 0000-9999 in UTC");
+    EXPECT_EQ(parse_error("9999-12-31T23:59:59.999-00:01"), "outside years 0000-9999 in UTC");
+    EXPECT_EQ(parse_ok("9999-12-31T23:59:59.999+00:01"), IOTS_MAX_EVENT_TIME_MS - 60'000);
+}
+
+// Microseconds (the envelope's "now"), against Python's datetime.isoformat().
+TEST(Timestamp, FormatsMicroseconds) {
+    auto us = [](int64_t epoch_us) {
+        char buffer[iotstream::kIso8601MaxLength];
+        return std::string(buffer, iotstream::format_iso8601_utc_us(epoch_us, buffer));
+    };
+    EXPECT_EQ(us(1'795'736'083'123'456), "2026-11-26T23:34:43.123456Z");
+    EXPECT_EQ(us(1'795'736'084'123'457), "2026-11-26T23:34:44.123457Z");
+    EXPECT_EQ(us(946'684'799'000'000), "1999-12-31T23:59:59.000000Z");
+    EXPECT_EQ(us(-1), "1969-12-31T23:59:59.999999Z");
+    EXPECT_EQ(us(IOTS_MIN_EVENT_TIME_MS * 1000), "0000-01-01T00:00:00.000000Z");
+    EXPECT_EQ(us(IOTS_MAX_EVENT_TIME_MS * 1000 + 999), "9999-12-31T23:59:59.999999Z");
+    char buffer[iotstream::kIso8601MaxLength];
+    EXPECT_LE(iotstream::format_iso8601_utc_us(INT64_MIN, buffer), iotstream::kIso8601MaxLength);
+    EXPECT_LE(iotstream::format_iso8601_utc_us(INT64_MAX, buffer), iotstream::kIso8601MaxLength);
+}

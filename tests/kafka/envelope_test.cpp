@@ -1,28 +1,42 @@
 // White-box tests of the reading envelope: JSON shape, escaping, timestamp and UUIDv4 format.
 #include <chrono>
 #include <regex>
+#include <thread>
 #include <unordered_set>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "decode/timestamp.hpp"
 #include "kafka/envelope.hpp"
 
 using namespace iotstream;
 using namespace std::chrono;
 
-TEST(Envelope, TimestampIsIso8601UtcWithMicroseconds) {
-    auto t = sys_days{year{2026} / 11 / 26} + hours{23} + minutes{34} + seconds{43} + microseconds{123456};
-    char out[kIso8601Length];
-    ASSERT_EQ(format_iso8601_utc(t, out), kIso8601Length);
-    EXPECT_EQ(std::string(out, kIso8601Length), "2026-11-26T23:34:43.123456Z");
-    // The per-second cache must not leak into the next second or a previous one.
-    char next[kIso8601Length];
-    format_iso8601_utc(t + seconds{1} + microseconds{1}, next);
-    EXPECT_EQ(std::string(next, kIso8601Length), "2026-11-26T23:34:44.123457Z");
-    format_iso8601_utc(sys_days{year{1999} / 12 / 31} + hours{23} + minutes{59} + seconds{59}, next);
-    EXPECT_EQ(std::string(next, kIso8601Length), "1999-12-31T23:59:59.000000Z");
+// "Now" with microseconds, as the seed wrote it, read back within the system clock's bounds
+// around each call: sampled across more than a second, so the per-second cache must follow.
+TEST(Envelope, NowIsIso8601UtcWithMicrosecondsAcrossSeconds) {
+    auto ms_now = [] { return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count(); };
+    const auto until = steady_clock::now() + milliseconds(1200);
+    int seconds_seen = 0;
+    int64_t last_second = -1;
+    while (steady_clock::now() < until) {
+        const int64_t before = ms_now();
+        char out[kIso8601NowLength];
+        ASSERT_EQ(format_now_iso8601(out), kIso8601NowLength);
+        const int64_t after = ms_now();
+        const std::string text(out, kIso8601NowLength);
+        ASSERT_TRUE(std::regex_match(text, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)"))) << text;
+        auto parsed = parse_iso8601_ms(text);
+        ASSERT_EQ(parsed.error, nullptr) << text;
+        ASSERT_GE(parsed.epoch_ms, before) << text;
+        ASSERT_LE(parsed.epoch_ms, after) << text;
+        if (parsed.epoch_ms / 1000 != last_second) ++seconds_seen;
+        last_second = parsed.epoch_ms / 1000;
+        std::this_thread::sleep_for(milliseconds(3));
+    }
+    EXPECT_GE(seconds_seen, 2);
 }
 
 TEST(Envelope, Uuid4HasVersionAndVariantBitsAndIsUnique) {
@@ -43,19 +57,33 @@ TEST(Envelope, Uuid4HasVersionAndVariantBitsAndIsUnique) {
 
 TEST(Envelope, BuildsTheSeedsEnvelope) {
     EnvelopeWriter writer;
-    auto t = sys_days{year{2026} / 1 / 2} + hours{3} + minutes{4} + seconds{5} + microseconds{6};
-    std::string text(writer.build("temp-\"42\"\\\n\x01", R"({"temperature": 21.5, "unit": "C"})", t));
+    const int64_t t = 1'767'323'045'006;  // 2026-01-02T03:04:05.006Z (Python's datetime)
+    std::string text(writer.build_at("temp-\"42\"\\\n\x01", R"({"temperature": 21.5, "unit": "C"})", t));
     auto doc = nlohmann::json::parse(text);
     EXPECT_EQ(doc.size(), 4u);
     EXPECT_EQ(doc["sensor_id"], "temp-\"42\"\\\n\x01");
-    EXPECT_EQ(doc["timestamp"], "2026-01-02T03:04:05.000006Z");
+    EXPECT_EQ(doc["timestamp"], "2026-01-02T03:04:05.006Z");
     EXPECT_EQ(doc["data"]["temperature"], 21.5);
     EXPECT_EQ(doc["data"]["unit"], "C");
     EXPECT_EQ(doc["message_id"].get<std::string>().size(), 36u);
     // The buffer is reused: a shorter envelope must not carry leftovers of the longer one.
-    std::string second(writer.build("s", "{}", t));
+    std::string second(writer.build("s", "{}"));
     EXPECT_EQ(nlohmann::json::parse(second)["sensor_id"], "s");
+    EXPECT_EQ(nlohmann::json::parse(second)["timestamp"].get<std::string>().size(), kIso8601NowLength);
     EXPECT_NE(nlohmann::json::parse(second)["message_id"], doc["message_id"]);
+}
+
+// The documented range's ends are written as they are (no clock overflow: year 9999 once came
+// out as 1816-03-30) and read back by the decoder's parser to the same millisecond.
+TEST(Envelope, TimestampsAtTheEndsOfTheRange) {
+    EnvelopeWriter writer;
+    const std::pair<int64_t, const char *> ends[] = {{kMinTimestampMs, "0000-01-01T00:00:00.000Z"},
+                                                     {kMaxTimestampMs, "9999-12-31T23:59:59.999Z"}};
+    for (auto [ms, text] : ends) {
+        auto doc = nlohmann::json::parse(writer.build_at("s", "{}", ms));
+        EXPECT_EQ(doc["timestamp"], text);
+        EXPECT_EQ(parse_iso8601_ms(doc["timestamp"].get<std::string>()).epoch_ms, ms);
+    }
 }
 
 TEST(Envelope, DataMustBeOneJsonObject) {

@@ -329,6 +329,29 @@ TEST(WindowPlugin, BadEventTimeIsDeadLettered) {
     EXPECT_EQ(host.dead_letters[0].reason, "bad_event_time");
 }
 
+// The decoder's range (years 0000-9999, plugin.h) is windowed to its last millisecond at
+// both ends; a millisecond outside it is bad_event_time.
+TEST(WindowPlugin, WindowsTheWholeDecodedRangeAndOnlyIt) {
+    HostedPlugin host("window", Json{{"size_s", 60}, {"grace_s", 0}});
+    host.process({at("a", IOTS_MIN_EVENT_TIME_MS, 1), at("a", IOTS_MIN_EVENT_TIME_MS - 1, 2),
+                  at("b", IOTS_MAX_EVENT_TIME_MS, 3), at("b", IOTS_MAX_EVENT_TIME_MS + 1, 4)});
+    ASSERT_EQ(host.dead_letters.size(), 2u);
+    for (auto &d : host.dead_letters) {
+        EXPECT_EQ(d.reason, "bad_event_time");
+        EXPECT_TRUE(d.offset == 2 || d.offset == 4) << d.offset;
+    }
+    EXPECT_EQ(host.flush(1), 0);
+    auto w = windows_of(host);
+    ASSERT_EQ(w.size(), 2u);
+    // 0000-01-01T00:00:00 and 9999-12-31T23:59:00, in epoch seconds (Python's datetime agrees).
+    const int64_t first = -62'167'219'200, last = 253'402'300'740;
+    ASSERT_TRUE(w.count({"a", first})) << w.begin()->first.second;
+    EXPECT_EQ(w.at({"a", first})["window_end"], first + 60);
+    ASSERT_TRUE(w.count({"b", last}));
+    EXPECT_EQ(w.at({"b", last})["window_end"], last + 60);
+    EXPECT_EQ(w.at({"b", last})["sample_count"], 1);
+}
+
 // process() works in chunks (lookups first, then the records in order); a record's sensor may
 // be created by an earlier record of the same chunk, and its lateness depends on the watermark
 // those earlier records moved. One large batch must therefore give exactly what the same

@@ -105,6 +105,14 @@ typedef struct iots_str_s {
     size_t len;
 } iots_str_t;
 
+/**
+ * The event times iotstream accepts, in epoch milliseconds UTC: the years 0000 through 9999,
+ * which ISO-8601 spells with four digits. The decoder dead-letters a reading timed outside
+ * them (bad_timestamp), so every event_time_ms a stage sees lies within them.
+ */
+#define IOTS_MIN_EVENT_TIME_MS INT64_C(-62167219200000) /**< 0000-01-01T00:00:00.000Z */
+#define IOTS_MAX_EVENT_TIME_MS INT64_C(253402300799999) /**< 9999-12-31T23:59:59.999Z */
+
 typedef struct iots_batch_view_s {
     uint32_t struct_size;
     uint32_t count;                 /**< records in the batch */
@@ -112,7 +120,8 @@ typedef struct iots_batch_view_s {
     const char *const *field_names; /**< field_count names, e.g. "temperature", "location.lat" */
     const double *const *fields;    /**< fields[f][i]: field f of record i; NaN when absent */
     const iots_str_t *sensor_ids;   /**< the envelope's sensor_id (also the Kafka key) */
-    const int64_t *event_time_ms;   /**< the envelope's timestamp, epoch milliseconds UTC */
+    const int64_t *event_time_ms;   /**< the envelope's timestamp, epoch milliseconds UTC,
+                                         within IOTS_MIN/MAX_EVENT_TIME_MS */
     const uint32_t *streams;        /**< input stream id: one per (topic, partition) */
     const int64_t *offsets;         /**< Kafka offset within the stream */
     const iots_str_t *payloads;     /**< the raw record value as consumed */

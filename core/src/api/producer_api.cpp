@@ -2,7 +2,6 @@
 #include <cstring>
 
 #include "api/producer_handle.hpp"
-#include "decode/timestamp.hpp"
 
 using namespace iotstream;
 
@@ -52,12 +51,7 @@ IOTS_EXPORT iots_err_t iots_producer_send_reading_at(iots_producer_t *producer, 
         Producer &p = live(producer);
         require_arg(sensor_id, "sensor_id");
         require_arg(data_json, "data_json");
-        // The years ISO-8601 spells with four digits, as the decoder reads them back.
-        if (timestamp_ms < kMinTimestampMs || timestamp_ms > kMaxTimestampMs)
-            throw Error(IOTS_ERR_INVALID_ARG, "timestamp_ms " + std::to_string(timestamp_ms) +
-                                                  " is outside the years 0000..9999");
-        p.send_reading(optional_topic(topic), sensor_id, data_json,
-                       std::chrono::system_clock::time_point(std::chrono::milliseconds(timestamp_ms)));
+        p.send_reading(optional_topic(topic), sensor_id, data_json, timestamp_ms);
     });
 }
 

@@ -129,12 +129,23 @@ TimestampParse parse_iso8601_ms(std::string_view text) noexcept {
 
     int64_t seconds = days_from_civil(year, month, day) * 86'400 + hour * 3'600 + minute * 60 +
                       second - offset_minutes * 60;
-    return {seconds * 1000 + millis, nullptr};
+    int64_t epoch_ms = seconds * 1000 + millis;
+    // Four-digit years can still leave the range through the UTC offset.
+    if (epoch_ms < kMinTimestampMs || epoch_ms > kMaxTimestampMs)
+        return {0, "outside years 0000-9999 in UTC"};
+    return {epoch_ms, nullptr};
 }
 
-size_t format_iso8601_utc(int64_t epoch_ms, char *out) noexcept {
-    int64_t days = floor_div(epoch_ms, kMillisPerDay);
-    auto ms_of_day = static_cast<uint32_t>(epoch_ms - days * kMillisPerDay);
+namespace {
+
+// `epoch_units` (units_per_second of them a second) as ISO-8601 UTC with `fraction_digits`
+// digits after the seconds. The remainder is taken with %, never as epoch - days * day, which
+// overflows near INT64_MIN.
+size_t write_iso8601(int64_t epoch_units, int64_t units_per_second, int fraction_digits, char *out) noexcept {
+    const int64_t units_per_day = units_per_second * 86'400;
+    int64_t days = floor_div(epoch_units, units_per_day);
+    int64_t unit_of_day = epoch_units % units_per_day;
+    if (unit_of_day < 0) unit_of_day += units_per_day;
     CivilDate date = civil_from_days(days);
 
     char *w = out;
@@ -159,22 +170,36 @@ size_t format_iso8601_utc(int64_t epoch_ms, char *out) noexcept {
         } while (magnitude != 0 || count < 4);
         while (count > 0) *w++ = digits[--count];
     }
+    const auto second_of_day = static_cast<unsigned>(unit_of_day / units_per_second);
+    auto fraction = static_cast<uint64_t>(unit_of_day % units_per_second);
     *w++ = '-';
     put2(date.month);
     *w++ = '-';
     put2(date.day);
     *w++ = 'T';
-    put2(ms_of_day / 3'600'000);
+    put2(second_of_day / 3'600);
     *w++ = ':';
-    put2(ms_of_day / 60'000 % 60);
+    put2(second_of_day / 60 % 60);
     *w++ = ':';
-    put2(ms_of_day / 1'000 % 60);
+    put2(second_of_day % 60);
     *w++ = '.';
-    unsigned millis = ms_of_day % 1000;
-    *w++ = static_cast<char>('0' + millis / 100);
-    put2(millis % 100);
+    for (int i = fraction_digits - 1; i >= 0; --i) {
+        w[i] = static_cast<char>('0' + fraction % 10);
+        fraction /= 10;
+    }
+    w += fraction_digits;
     *w++ = 'Z';
     return static_cast<size_t>(w - out);
+}
+
+}  // namespace
+
+size_t format_iso8601_utc(int64_t epoch_ms, char *out) noexcept {
+    return write_iso8601(epoch_ms, 1'000, 3, out);
+}
+
+size_t format_iso8601_utc_us(int64_t epoch_us, char *out) noexcept {
+    return write_iso8601(epoch_us, 1'000'000, 6, out);
 }
 
 std::string format_iso8601_utc(int64_t epoch_ms) {

@@ -213,8 +213,8 @@ void Ingestor::submit(std::string_view device_id, std::string_view payload, std:
     // Wrap each reading in the envelope, then let the decoder judge the envelope: the same
     // rules, reasons and limits as the pipeline that will read it. Text that is no reading
     // object (or is over the size limit) goes to the decoder as it is, for its reason.
-    char now_text[kIso8601Length];
-    const size_t now_length = format_iso8601_utc(std::chrono::system_clock::now(), now_text);
+    char now_text[kIso8601NowLength];
+    const size_t now_length = format_now_iso8601(now_text);
     scratch->envelopes.resize(scratch->items.size());
     for (size_t i = 0; i < scratch->items.size(); ++i) {
         const std::string &item = scratch->items[i];

@@ -1,12 +1,13 @@
 #include "kafka/envelope.hpp"
 
+#include <chrono>
 #include <cstring>
-#include <ctime>
 #include <random>
 
 #include <simdjson.h>
 
 #include "common/error.hpp"
+#include "decode/timestamp.hpp"
 
 namespace iotstream {
 
@@ -107,40 +108,25 @@ std::array<char, 36> uuid4() {
     return text;
 }
 
-size_t format_iso8601_utc(std::chrono::system_clock::time_point time, char *out) {
+size_t format_now_iso8601(char *out) {
     using namespace std::chrono;
-    const auto micros = duration_cast<microseconds>(time.time_since_epoch()).count();
-    int64_t seconds = micros / 1000000;
-    int64_t fraction = micros % 1000000;
-    if (fraction < 0) {
-        fraction += 1000000;
-        seconds -= 1;
-    }
-    // The "YYYY-MM-DDTHH:MM:SS" prefix changes once a second: format it once per thread per second.
+    const int64_t micros = duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+    int64_t second = micros / 1'000'000;
+    auto fraction = static_cast<unsigned>(micros % 1'000'000);
+    // The text before the fraction changes once a second: formatted once per thread per second.
     thread_local int64_t cached_second = INT64_MIN;
-    thread_local char cached_prefix[20];
-    if (seconds != cached_second) {
-        std::time_t t = static_cast<std::time_t>(seconds);
-        std::tm parts{};
-        gmtime_r(&t, &parts);
-        put_digits(cached_prefix, static_cast<unsigned>(parts.tm_year + 1900), 4);
-        cached_prefix[4] = '-';
-        put_digits(cached_prefix + 5, static_cast<unsigned>(parts.tm_mon + 1), 2);
-        cached_prefix[7] = '-';
-        put_digits(cached_prefix + 8, static_cast<unsigned>(parts.tm_mday), 2);
-        cached_prefix[10] = 'T';
-        put_digits(cached_prefix + 11, static_cast<unsigned>(parts.tm_hour), 2);
-        cached_prefix[13] = ':';
-        put_digits(cached_prefix + 14, static_cast<unsigned>(parts.tm_min), 2);
-        cached_prefix[16] = ':';
-        put_digits(cached_prefix + 17, static_cast<unsigned>(parts.tm_sec), 2);
-        cached_second = seconds;
+    thread_local char cached[kIso8601MaxLength];
+    if (second != cached_second || micros < 0) {
+        format_iso8601_utc_us(micros, out);
+        if (micros < 0) return kIso8601NowLength;  // a clock before 1970: not worth a cache
+        std::memcpy(cached, out, kIso8601NowLength);
+        cached_second = second;
+        return kIso8601NowLength;
     }
-    std::memcpy(out, cached_prefix, 19);
-    out[19] = '.';
-    put_digits(out + 20, static_cast<unsigned>(fraction), 6);
+    std::memcpy(out, cached, 20);  // "YYYY-MM-DDTHH:MM:SS."
+    put_digits(out + 20, fraction, 6);
     out[26] = 'Z';
-    return kIso8601Length;
+    return kIso8601NowLength;
 }
 
 void append_json_escaped(std::string &out, std::string_view text) {
@@ -167,21 +153,31 @@ void append_json_escaped(std::string &out, std::string_view text) {
     out.append(text.data() + clean_from, text.size() - clean_from);
 }
 
+std::string_view EnvelopeWriter::build(std::string_view sensor_id, std::string_view data_json) {
+    char stamp[kIso8601NowLength];
+    return build(sensor_id, data_json, std::string_view(stamp, format_now_iso8601(stamp)));
+}
+
+std::string_view EnvelopeWriter::build_at(std::string_view sensor_id, std::string_view data_json,
+                                          int64_t timestamp_ms) {
+    char stamp[kIso8601MaxLength];
+    return build(sensor_id, data_json, std::string_view(stamp, format_iso8601_utc(timestamp_ms, stamp)));
+}
+
 std::string_view EnvelopeWriter::build(std::string_view sensor_id, std::string_view data_json,
-                                       std::chrono::system_clock::time_point timestamp) {
+                                       std::string_view stamp) {
     static constexpr std::string_view kOpen = "{\"sensor_id\":\"";
     static constexpr std::string_view kTimestamp = "\",\"timestamp\":\"";
     static constexpr std::string_view kData = "\",\"data\":";
     static constexpr std::string_view kMessageId = ",\"message_id\":\"";
     static constexpr std::string_view kClose = "\"}";
     buffer_.clear();
-    buffer_.reserve(kOpen.size() + sensor_id.size() + kTimestamp.size() + kIso8601Length +
-                    kData.size() + data_json.size() + kMessageId.size() + 36 + kClose.size());
+    buffer_.reserve(kOpen.size() + sensor_id.size() + kTimestamp.size() + stamp.size() + kData.size() +
+                    data_json.size() + kMessageId.size() + 36 + kClose.size());
     buffer_.append(kOpen);
     append_json_escaped(buffer_, sensor_id);
     buffer_.append(kTimestamp);
-    char stamp[kIso8601Length];
-    buffer_.append(stamp, format_iso8601_utc(timestamp, stamp));
+    buffer_.append(stamp);
     buffer_.append(kData);
     buffer_.append(data_json);
     buffer_.append(kMessageId);

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <array>
-#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -21,23 +20,24 @@ void require_utf8(std::string_view text, const char *what);
 // xoshiro256** generator seeded once from std::random_device. Thread-safe.
 std::array<char, 36> uuid4();
 
-// Writes `time` as ISO-8601 UTC with microseconds and a 'Z', e.g. "2026-11-26T23:34:43.123456Z"
-// (27 characters) into `out`; returns the number of characters written.
-size_t format_iso8601_utc(std::chrono::system_clock::time_point time, char *out);
-inline constexpr size_t kIso8601Length = 27;
+// Writes the current time as ISO-8601 UTC with microseconds and a 'Z', e.g.
+// "2026-11-26T23:34:43.123456Z" (kIso8601NowLength characters), into `out`; returns the length.
+size_t format_now_iso8601(char *out);
+inline constexpr size_t kIso8601NowLength = 27;
 
 // Builds envelopes into one buffer that keeps its capacity between calls. One writer per
 // thread; the returned view is valid until the next build().
 class EnvelopeWriter {
 public:
     // `data_json` must already be a validated JSON object; `sensor_id` is escaped as needed.
-    std::string_view build(std::string_view sensor_id, std::string_view data_json,
-                           std::chrono::system_clock::time_point timestamp);
-    std::string_view build(std::string_view sensor_id, std::string_view data_json) {
-        return build(sensor_id, data_json, std::chrono::system_clock::now());
-    }
+    // The timestamp is now, with microseconds, as the seed's Python wrote it.
+    std::string_view build(std::string_view sensor_id, std::string_view data_json);
+    // The timestamp is `timestamp_ms` with milliseconds ("...T00:00:00.000Z"); the caller keeps
+    // it within kMinTimestampMs..kMaxTimestampMs (decode/timestamp.hpp), the decoder's range.
+    std::string_view build_at(std::string_view sensor_id, std::string_view data_json, int64_t timestamp_ms);
 
 private:
+    std::string_view build(std::string_view sensor_id, std::string_view data_json, std::string_view stamp);
     std::string buffer_;
 };
 

@@ -5,6 +5,7 @@
 
 #include "common/defaults.hpp"
 #include "common/log.hpp"
+#include "decode/timestamp.hpp"
 #include "kafka/envelope.hpp"
 
 namespace iotstream {
@@ -223,13 +224,18 @@ void Producer::wait_for_room(std::chrono::steady_clock::time_point deadline) {
 }
 
 void Producer::send_reading(std::string_view topic, std::string_view sensor_id, std::string_view data_json,
-                            std::optional<std::chrono::system_clock::time_point> timestamp) {
+                            std::optional<int64_t> timestamp_ms) {
     if (sensor_id.empty()) throw Error(IOTS_ERR_INVALID_ARG, "sensor_id must not be empty");
     require_utf8(sensor_id, "sensor_id");
     require_json_object(data_json, "data_json");
+    // The decoder's range: what is sent here is read back as it was written.
+    if (timestamp_ms && (*timestamp_ms < kMinTimestampMs || *timestamp_ms > kMaxTimestampMs))
+        throw Error(IOTS_ERR_INVALID_ARG,
+                    "timestamp_ms " + std::to_string(*timestamp_ms) + " is outside the years 0000..9999");
     thread_local EnvelopeWriter writer;
     send(topic, sensor_id,
-         writer.build(sensor_id, data_json, timestamp.value_or(std::chrono::system_clock::now())), {}, nullptr);
+         timestamp_ms ? writer.build_at(sensor_id, data_json, *timestamp_ms) : writer.build(sensor_id, data_json),
+         {}, nullptr);
 }
 
 void Producer::delivery_loop() {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -78,9 +79,10 @@ public:
     void send(std::string_view topic, std::string_view key, std::string_view value,
               std::span<const KafkaHeader> headers, void *msg_opaque);
     // Wraps `data_json` (checked: one JSON object) in the envelope, keyed by sensor_id.
-    // `timestamp`: the envelope's event time; now when absent.
+    // `timestamp_ms`: the envelope's event time (epoch ms, years 0000..9999, else
+    // IOTS_ERR_INVALID_ARG); now when absent.
     void send_reading(std::string_view topic, std::string_view sensor_id, std::string_view data_json,
-                      std::optional<std::chrono::system_clock::time_point> timestamp = std::nullopt);
+                      std::optional<int64_t> timestamp_ms = std::nullopt);
 
     // Waits until every accepted message is reported; false on timeout (< 0: no limit).
     bool flush(int timeout_ms);
