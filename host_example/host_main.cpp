@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -24,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/checked_int.hpp"
 #include "gateway/gateway.hpp"
 #include "metrics/metrics_route.hpp"
 #include "iotstream/iotstream.h"
@@ -148,7 +150,14 @@ Options parse_options(int argc, char **argv) {
             if (i + 1 >= argc) die(flag + " needs a value (see --help)");
             return argv[++i];
         };
-        auto integer = [&](double min) { return static_cast<int64_t>(parse_number(flag, value(), min)); };
+        // Integer flags go through the core's one checked conversion (header-only): a value out
+        // of range or with a fraction is refused by name, never wrapped or truncated.
+        auto integer = [&](int64_t min, int64_t max = INT32_MAX) {
+            int64_t result = 0;
+            std::string why;
+            if (!iotstream::checked_int_text(value(), min, max, result, why)) die(flag + " " + why);
+            return result;
+        };
         if (flag == "--help" || flag == "-h") {
             std::fputs(kUsage, stdout);
             std::fputs(iotstream_host::gateway::kGatewayUsage, stdout);
@@ -157,10 +166,10 @@ Options parse_options(int argc, char **argv) {
             o.duration_s = parse_number(flag, value(), 0);
             o.duration_given = true;
         } else if (flag == "--rate") o.rate = parse_number(flag, value(), 0);
-        else if (flag == "--count") o.count = static_cast<uint64_t>(integer(0));
-        else if (flag == "--sensors") o.sensors = static_cast<uint64_t>(integer(1));
+        else if (flag == "--count") o.count = static_cast<uint64_t>(integer(0, INT64_MAX));
+        else if (flag == "--sensors") o.sensors = static_cast<uint64_t>(integer(1, INT64_MAX));
         else if (flag == "--anomaly-share") o.anomaly_share = parse_number(flag, value(), 0);
-        else if (flag == "--seed") o.seed = static_cast<uint64_t>(integer(0));
+        else if (flag == "--seed") o.seed = static_cast<uint64_t>(integer(0, INT64_MAX));
         else if (flag == "--threads") o.threads = static_cast<int>(integer(1));
         else if (flag == "--window-size") o.window_size_s = static_cast<int>(integer(1));
         else if (flag == "--grace") o.grace_s = static_cast<int>(integer(0));

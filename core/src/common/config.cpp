@@ -1,7 +1,8 @@
 #include "common/config.hpp"
 
 #include <cctype>
-#include <cmath>
+
+#include "common/checked_int.hpp"
 
 namespace iotstream {
 
@@ -54,17 +55,9 @@ int64_t ConfigReader::get_int(const std::string &key, int64_t fallback, int64_t 
     read_.insert(key);
     auto it = object_.find(key);
     if (it == object_.end()) return fallback;
-    int64_t value;
-    if (it->is_number_integer()) {
-        value = it->get<int64_t>();
-    } else if (it->is_number_float() && std::floor(it->get<double>()) == it->get<double>()) {
-        value = static_cast<int64_t>(it->get<double>());
-    } else {
-        fail(key, "must be an integer, got " + it->dump());
-    }
-    if (value < min || value > max)
-        fail(key, "must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " +
-                      std::to_string(value));
+    int64_t value = 0;
+    std::string why;
+    if (!checked_int(*it, min, max, value, why)) fail(key, why);
     return value;
 }
 

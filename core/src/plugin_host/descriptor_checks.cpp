@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <set>
 #include <string>
 
+#include "common/checked_int.hpp"
 #include "common/config.hpp"
 #include "plugin_host/file_checks.hpp"
 
@@ -29,7 +31,12 @@ bool default_matches(iots_config_type_t type, const Json &value) {
     if (value.is_null()) return true;  // optional key without a value
     switch (type) {
     case IOTS_CONFIG_BOOL: return value.is_boolean();
-    case IOTS_CONFIG_INT: return value.is_number_integer();
+    case IOTS_CONFIG_INT: {
+        int64_t ignored = 0;
+        std::string why;
+        return checked_int(value, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(),
+                           ignored, why);
+    }
     case IOTS_CONFIG_DOUBLE: return value.is_number();
     case IOTS_CONFIG_STRING: return value.is_string();
     case IOTS_CONFIG_JSON: return true;

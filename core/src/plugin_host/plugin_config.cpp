@@ -1,10 +1,11 @@
 #include "plugin_host/plugin_config.hpp"
 
-#include <cmath>
 #include <limits>
 #include <map>
 #include <string>
 #include <string_view>
+
+#include "common/checked_int.hpp"
 
 // The validated configuration of one plugin instance. Every value is converted once, here,
 // so that the C readers below are lookups that cannot fail halfway or throw.
@@ -36,29 +37,6 @@ const char *type_name(iots_config_type_t type) {
     return "of an unknown type";
 }
 
-// An integer, or a float with no fractional part that fits int64 (JSON writers emit 5.0).
-bool as_int64(const Json &value, int64_t &out) {
-    if (value.is_number_unsigned()) {
-        auto u = value.get<uint64_t>();
-        if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
-        out = static_cast<int64_t>(u);
-        return true;
-    }
-    if (value.is_number_integer()) {
-        out = value.get<int64_t>();
-        return true;
-    }
-    if (value.is_number_float()) {
-        double d = value.get<double>();
-        // 2^63 is exactly representable; anything at or beyond it does not fit.
-        if (std::floor(d) != d || d < -9223372036854775808.0 || d >= 9223372036854775808.0)
-            return false;
-        out = static_cast<int64_t>(d);
-        return true;
-    }
-    return false;
-}
-
 // Converts `value` for a key of `type`; false when the JSON type does not fit.
 bool make_entry(iots_config_type_t type, const Json &value, iots_config_s::Entry &entry) {
     entry.type = type;
@@ -69,7 +47,9 @@ bool make_entry(iots_config_type_t type, const Json &value, iots_config_s::Entry
             entry.bool_value = value.get<bool>();
             return true;
         case IOTS_CONFIG_INT:
-            if (!as_int64(value, entry.int_value)) return false;
+            if (std::string why; !checked_int(value, std::numeric_limits<int64_t>::min(),
+                                              std::numeric_limits<int64_t>::max(), entry.int_value, why))
+                return false;
             entry.double_value = static_cast<double>(entry.int_value);
             return true;
         case IOTS_CONFIG_DOUBLE:
