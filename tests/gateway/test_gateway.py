@@ -349,7 +349,7 @@ def test_windows_of_gateway_readings_appear_when_the_pipeline_runs(tmp_path):
     token_file.write_text("shared-token-0123456789\n")
     host = HostProcess("--bootstrap", broker.bootstrap, "--no-generate", "--gateway-listen", "127.0.0.1:0",
                        "--shared-token-file", str(token_file), "--device-rate", "10000", "--device-burst", "10000",
-                       "--window-size", "2", "--grace", "1", "--show-windows", "0")
+                       "--window-size", "2", "--grace", "1", "--show-windows", "0", "--on-stop", "close")
     try:
         deadline = time.time() + 30
         port = None

@@ -77,8 +77,8 @@ TEST(Envelope, BuildsTheSeedsEnvelope) {
 // out as 1816-03-30) and read back by the decoder's parser to the same millisecond.
 TEST(Envelope, TimestampsAtTheEndsOfTheRange) {
     EnvelopeWriter writer;
-    const std::pair<int64_t, const char *> ends[] = {{kMinTimestampMs, "0000-01-01T00:00:00.000Z"},
-                                                     {kMaxTimestampMs, "9999-12-31T23:59:59.999Z"}};
+    const std::pair<int64_t, const char *> ends[] = {{kMinTimestampMs, "0000-01-01T00:00:00.000000Z"},
+                                                     {kMaxTimestampMs, "9999-12-31T23:59:59.999000Z"}};
     for (auto [ms, text] : ends) {
         auto doc = nlohmann::json::parse(writer.build_at("s", "{}", ms));
         EXPECT_EQ(doc["timestamp"], text);

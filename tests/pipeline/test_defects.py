@@ -232,7 +232,7 @@ def test_defect_7_the_documented_timestamp_range_holds_in_producer_decoder_and_w
         producer.flush()
         producer.close()
         sent = [json.loads(v)["timestamp"] for _k, v, _h in consume_all(broker.bootstrap, "iot-readings")]
-        assert sent == ["0000-01-01T00:00:00.000Z", "9999-12-31T23:58:59.999Z", "9999-12-31T23:59:59.999Z"]
+        assert sent == ["0000-01-01T00:00:00.000000Z", "9999-12-31T23:58:59.999000Z", "9999-12-31T23:59:59.999000Z"]
 
         summary = tmp_path / "summary.json"
         run_host("--bootstrap", broker.bootstrap, "--bounded", "--group", "d7", "--window-size", "60",

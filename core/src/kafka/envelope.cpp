@@ -160,8 +160,10 @@ std::string_view EnvelopeWriter::build(std::string_view sensor_id, std::string_v
 
 std::string_view EnvelopeWriter::build_at(std::string_view sensor_id, std::string_view data_json,
                                           int64_t timestamp_ms) {
+    // Microseconds like the envelopes stamped "now" (and the seed's isoformat()): one shape
+    // for every envelope, whoever chose its time.
     char stamp[kIso8601MaxLength];
-    return build(sensor_id, data_json, std::string_view(stamp, format_iso8601_utc(timestamp_ms, stamp)));
+    return build(sensor_id, data_json, std::string_view(stamp, format_iso8601_utc_us(timestamp_ms * 1000, stamp)));
 }
 
 std::string_view EnvelopeWriter::build(std::string_view sensor_id, std::string_view data_json,
