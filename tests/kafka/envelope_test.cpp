@@ -62,7 +62,7 @@ TEST(Envelope, BuildsTheSeedsEnvelope) {
     auto doc = nlohmann::json::parse(text);
     EXPECT_EQ(doc.size(), 4u);
     EXPECT_EQ(doc["sensor_id"], "temp-\"42\"\\\n\x01");
-    EXPECT_EQ(doc["timestamp"], "2026-01-02T03:04:05.006Z");
+    EXPECT_EQ(doc["timestamp"], "2026-01-02T03:04:05.006000Z");
     EXPECT_EQ(doc["data"]["temperature"], 21.5);
     EXPECT_EQ(doc["data"]["unit"], "C");
     EXPECT_EQ(doc["message_id"].get<std::string>().size(), 36u);
