@@ -161,6 +161,16 @@ TEST(Decoder, EveryRejectionReasonHasItsExactCode) {
         {with_data(R"({"temperature": 1, "humidity": 2, "pressure": 3, "extra": NaN})"),
          "non_finite", "NaN"},
         {std::string(70000, ' '), "too_large", "70000"},
+        {R"({"sensor_id": "s1", "sensor_id": "s2", "timestamp": "2026-01-01T00:00:00Z", "data": {"temperature": 1, "humidity": 2, "pressure": 3}})",
+         "duplicate_key", "\"sensor_id\" appears twice"},
+        {R"({"sensor_id": "s1", "timestamp": 1, "timestamp": "2026-01-01T00:00:00Z", "data": {"temperature": 1, "humidity": 2, "pressure": 3}})",
+         "duplicate_key", "\"timestamp\""},
+        {with_data(R"({"temperature": 1, "humidity": 2, "pressure": 3, "temperature": 99})"),
+         "duplicate_key", "\"data.temperature\" appears twice"},
+        {with_data(R"({"temperature": 1, "humidity": 2, "pressure": 3, "location": {"lat": 1, "lat": 2}})"),
+         "duplicate_key", "data.location.lat"},
+        {with_data(R"({"temperature": 1, "humidity": 2, "pressure": 3, "location": {"lat": 1}, "location": {}})"),
+         "duplicate_key", "data.location"},
     };
     for (const auto &c : cases) {
         Outcome outcome = decode_one(c.payload);
@@ -168,6 +178,15 @@ TEST(Decoder, EveryRejectionReasonHasItsExactCode) {
         EXPECT_NE(outcome.detail.find(c.detail_mentions), std::string::npos)
             << c.payload << " -> " << outcome.detail;
     }
+}
+
+TEST(Decoder, KeysTheDecoderDoesNotReadMayRepeat) {
+    // Only keys whose meaning the decoder relies on are checked: a repeated unknown key is
+    // carried along untouched, as before. The per-record bookkeeping resets between records.
+    Decoder decoder(DecoderSchema::defaults());
+    EXPECT_EQ(decode_one(with_data(R"({"temperature": 1, "humidity": 2, "pressure": 3, "x": 1, "x": 2})"), decoder).reason, "");
+    EXPECT_EQ(decode_one(with_data(R"({"temperature": 1, "humidity": 2, "pressure": 3})"), decoder).reason, "");
+    EXPECT_EQ(decode_one(with_data(R"({"temperature": 1, "humidity": 2, "pressure": 3})"), decoder).reason, "");
 }
 
 TEST(Decoder, MalformedJsonWinsOverAnEarlierTypeProblem) {

@@ -43,6 +43,11 @@ private:
     error_code read_object(const PathNode &node, od::value &value);
     error_code read_number(const PathNode &leaf, od::value &value);
     enum class RootKey { sensor_id, timestamp, data, other };
+    static const char *root_key_name(RootKey key) {
+        return key == RootKey::sensor_id ? "\"sensor_id\""
+               : key == RootKey::timestamp ? "\"timestamp\""
+                                           : "\"data\"";
+    }
     error_code find_root_key(od::field &field, RootKey &key);
     void note(std::string_view reason, std::string detail);
     void reject(DecodedBatch &out, uint32_t input_index, std::string_view reason,
@@ -58,6 +63,10 @@ private:
     std::vector<PathNode> nodes_;  // nodes_[0] is "data"
     std::vector<uint32_t> required_fields_;
     std::vector<std::string> labels_;  // "data.<path>" per field, for messages
+
+    // Per-record: which schema nodes and root keys were seen, to refuse a duplicated key.
+    std::vector<uint8_t> node_seen_;
+    bool seen_root_key_[3] = {};  // indexed by RootKey (sensor_id, timestamp, data)
 
     // Per-record state.
     std::vector<double> values_;
@@ -114,6 +123,7 @@ Decoder::Impl::Impl(const DecoderSchema &schema)
         if (schema.required[f]) required_fields_.push_back(static_cast<uint32_t>(f));
     }
     values_.resize(schema.fields.size());
+    node_seen_.resize(nodes_.size());
 }
 void Decoder::Impl::note(std::string_view reason, std::string detail) {
     problem_.note(reason, std::move(detail));
@@ -290,6 +300,8 @@ error_code Decoder::Impl::read_object(const PathNode &node, od::value &value) {
         error_code err = simdjson::SUCCESS;
         const PathNode *match = find_child(node, field, hint, err);
         if (err) return err;
+        if (match != nullptr && node_seen_[static_cast<size_t>(match - nodes_.data())]++ != 0)
+            note(reject_reason::duplicate_key, "key " + json_tokens::quoted(match->label) + " appears twice");
         if (match == nullptr)
             err = validate_value(field.value(), 1, problem_);
         else if (match->field >= 0)
@@ -335,6 +347,8 @@ void Decoder::Impl::decode_one(const RawRecord &record, uint32_t input_index, De
     have_sensor_id_ = false;
     have_timestamp_ = false;
     problem_.clear();
+    std::fill(node_seen_.begin(), node_seen_.end(), uint8_t{0});
+    std::fill(std::begin(seen_root_key_), std::end(seen_root_key_), false);
 
     if (!err) {
         RootKey key;
@@ -342,6 +356,13 @@ void Decoder::Impl::decode_one(const RawRecord &record, uint32_t input_index, De
             if ((err = field_result.error())) break;
             od::field &field = field_result.value_unsafe();
             if ((err = find_root_key(field, key))) break;
+            if (key != RootKey::other) {
+                bool &seen = seen_root_key_[static_cast<size_t>(key)];
+                if (seen)
+                    note(reject_reason::duplicate_key,
+                         std::string("key ") + root_key_name(key) + " appears twice");
+                seen = true;
+            }
             if (key == RootKey::sensor_id)
                 err = read_sensor_id(field.value());
             else if (key == RootKey::timestamp)

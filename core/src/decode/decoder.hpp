@@ -58,9 +58,13 @@ inline constexpr std::string_view missing_field = "missing_field";
 inline constexpr std::string_view wrong_type = "wrong_type";
 inline constexpr std::string_view non_finite = "non_finite";
 inline constexpr std::string_view too_large = "too_large";
-inline constexpr std::array<std::string_view, 8> all = {
+// A key the decoder reads (sensor_id, timestamp, data or a schema field) appears twice in one
+// object: JSON leaves the meaning open and parsers disagree (first wins, last wins), so the
+// record is refused rather than read one way here and another way by a consumer.
+inline constexpr std::string_view duplicate_key = "duplicate_key";
+inline constexpr std::array<std::string_view, 9> all = {
     not_json, missing_sensor_id, missing_timestamp, bad_timestamp,
-    missing_field, wrong_type, non_finite, too_large};
+    missing_field, wrong_type, non_finite, too_large, duplicate_key};
 }  // namespace reject_reason
 
 // One consumed record. `data` is borrowed: it must stay valid as long as the DecodedBatch
