@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/checked_int.hpp"
+#include "devices/device_load.hpp"
 #include "gateway/gateway.hpp"
 #include "metrics/metrics_route.hpp"
 #include "iotstream/iotstream.h"
@@ -38,7 +40,8 @@ using Clock = std::chrono::steady_clock;
 const char *kUsage = R"(Usage: iotstream-host [run] [options]        the IoT job (default)
        iotstream-host produce [options]          load generator only
        iotstream-host plugins [--plugins DIR]    describe the plugins in a folder
-       iotstream-host gateway [options]          the device gateway (HTTP) only
+       iotstream-host gateway [options]          the device gateway (HTTP, MQTT) only
+       iotstream-host devices --via mqtt|http    simulated devices through a gateway (load client)
 
 The default run starts an embedded Kafka broker, generates the seed's sensor readings at a
 target rate, runs the pipeline (anomaly rules, per-sensor aggregation, event-time windows)
@@ -57,6 +60,9 @@ Job:
   --idle-timeout MS       close windows of a quiet partition after this (default 30000)
   --aggregate-interval MS emit per-sensor aggregates this often (default 5000)
   --plugins DIR           plugin folder, watched for new rule plugins (default: built-in)
+  --via mqtt|http         the devices send through the gateway instead of the generator
+                          producing to Kafka: mqtt publishes to --mqtt (default: a mosquitto
+                          of our own, --mqtt start), http posts to the gateway's server
   --config FILE           JSON: {"pipeline": {...}, "loadgen": {...}, "broker": {...},
                           "ingest": {...}} (ingest: iots_ingest_new's keys, e.g. "devices");
                           flags override it
@@ -75,6 +81,11 @@ Kafka:
                           Default: close with the embedded broker (its data dies with this
                           process), resume with --bootstrap; --bounded always closes.
                           The config file's pipeline.stop.close_windows, if set, is the default
+Devices (iotstream-host devices; --rate, --duration, --count, --sensors, --threads, --seed,
+--anomaly-share as above; --threads is the number of connections):
+  --via mqtt|http         publish to --mqtt HOST:PORT (topic devices/<id>/readings, QoS
+                          --mqtt-qos) or POST to --url http://HOST:PORT with --token-file
+  --batch N               readings per message or request, one device's (default 1)
 Output:
   --show-windows N        print N window results at the end (default 8)
   --summary-json FILE     also write the summary as JSON (for scripts and tests)
@@ -125,6 +136,10 @@ struct Options {
     std::string log_level = "warn";
     std::string library;
     iotstream_host::gateway::GatewayOptions gateway;
+    std::string via;         // run: "", "mqtt" or "http"; devices: "mqtt" (default) or "http"
+    std::string url;         // devices --via http: the gateway
+    std::string token_file;  // devices --via http: the shared token
+    int batch = 1;
 };
 
 double parse_number(const std::string &flag, const std::string &text, double min) {
@@ -140,8 +155,9 @@ Options parse_options(int argc, char **argv) {
     int i = 1;
     if (argc > 1 && argv[1][0] != '-') {
         o.command = argv[1];
-        if (o.command != "run" && o.command != "produce" && o.command != "plugins" && o.command != "gateway")
-            die("unknown command '" + o.command + "' (run, produce, plugins, gateway; see --help)");
+        if (o.command != "run" && o.command != "produce" && o.command != "plugins" && o.command != "gateway" &&
+            o.command != "devices")
+            die("unknown command '" + o.command + "' (run, produce, plugins, gateway, devices; see --help)");
         i = 2;
     }
     for (; i < argc; ++i) {
@@ -161,6 +177,7 @@ Options parse_options(int argc, char **argv) {
         if (flag == "--help" || flag == "-h") {
             std::fputs(kUsage, stdout);
             std::fputs(iotstream_host::gateway::kGatewayUsage, stdout);
+            std::fputs(iotstream_host::mqtt::kMqttUsage, stdout);
             std::exit(0);
         } else if (flag == "--duration") {
             o.duration_s = parse_number(flag, value(), 0);
@@ -193,6 +210,12 @@ Options parse_options(int argc, char **argv) {
         else if (flag == "--metrics-listen") o.metrics_listen = value();
         else if (flag == "--log-level") o.log_level = value();
         else if (flag == "--library") o.library = value();
+        else if (flag == "--via") {
+            o.via = value();
+            if (o.via != "mqtt" && o.via != "http") die("--via must be mqtt or http");
+        } else if (flag == "--url") o.url = value();
+        else if (flag == "--token-file") o.token_file = value();
+        else if (flag == "--batch") o.batch = static_cast<int>(integer(1, 10000));
         else {
             try {
                 if (!iotstream_host::gateway::parse_gateway_flag(flag, value, o.gateway))
@@ -464,6 +487,62 @@ int command_gateway(const Options &o) {
     return code;
 }
 
+iotstream_host::devices::DeviceLoadOptions device_options(const Options &o) {
+    iotstream_host::devices::DeviceLoadOptions d;
+    d.via = o.via.empty() ? "mqtt" : o.via;
+    d.mqtt_broker = o.gateway.mqtt.broker;
+    d.qos = o.gateway.mqtt.qos;
+    d.http_url = o.url;
+    d.rate = o.rate;
+    d.duration_s = o.duration_s;
+    d.count = o.count;
+    d.sensors = o.sensors;
+    d.connections = o.threads;
+    d.batch = o.batch;
+    d.anomaly_share = o.anomaly_share;
+    d.seed = o.seed;
+    return d;
+}
+
+std::string first_line(const std::string &path) {
+    std::ifstream in(path);
+    std::string line;
+    if (!in || !std::getline(in, line)) die("cannot read " + path);
+    return line;
+}
+
+// `iotstream-host devices`: the load client; needs a running gateway (and broker).
+int command_devices(const Options &o) {
+    iotstream_host::devices::DeviceLoadOptions d = device_options(o);
+    if (d.via == "mqtt" && (d.mqtt_broker.empty() || d.mqtt_broker == "start"))
+        die("devices --via mqtt needs --mqtt HOST:PORT (the broker the gateway subscribes to)");
+    if (d.via == "http") {
+        if (o.url.empty() || o.token_file.empty()) die("devices --via http needs --url http://HOST:PORT and --token-file");
+        d.token = first_line(o.token_file);
+    }
+    if (d.duration_s <= 0 && d.count == 0) die("devices needs --duration or --count");
+    try {
+        return iotstream_host::devices::run_devices_command(d, g_stop, o.summary_json);
+    } catch (const std::runtime_error &e) {
+        die(e.what());
+    }
+}
+
+// --via http without tokens of the user's: a random shared token for our own devices, in a
+// file only we can read (the gateway reads tokens from files), removed once read.
+std::string make_shared_token(Options &o) {
+    std::random_device random;
+    char token[33];
+    for (int i = 0; i < 32; ++i) token[i] = "0123456789abcdef"[random() % 16];
+    token[32] = '\0';
+    char path[] = "/tmp/iotstream-token-XXXXXX";
+    const int fd = mkstemp(path);
+    if (fd < 0 || write(fd, token, 32) != 32) die("cannot write a token file");
+    close(fd);
+    o.gateway.shared_token_file = path;
+    return token;
+}
+
 int command_run(const Options &o) {
     Json file = read_config_file(o);
     char errstr[1024];
@@ -502,6 +581,20 @@ int command_run(const Options &o) {
     std::unique_ptr<iotstream_host::gateway::Gateway> gateway;
     iots_ingest_t *gateway_ingest = nullptr;
     std::unique_ptr<iotstream_host::http::Server> metrics_server;
+    std::unique_ptr<iotstream_host::devices::DeviceLoad> devices;  // --via
+    Options gateway_options = o;  // the gateway as --via needs it
+    std::string via_token;
+    const bool with_gateway = !o.gateway.listen.empty() || !o.gateway.mqtt.broker.empty() || !o.via.empty();
+    if (with_gateway) {
+        if (gateway_options.gateway.listen.empty()) gateway_options.gateway.listen = "127.0.0.1:0";
+        if (o.via == "mqtt" && o.gateway.mqtt.broker.empty()) gateway_options.gateway.mqtt.broker = "start";
+        if (o.via == "http" && o.gateway.device_tokens.empty() && o.gateway.shared_token_file.empty())
+            via_token = make_shared_token(gateway_options);
+        else if (o.via == "http") {
+            if (o.gateway.shared_token_file.empty()) die("--via http needs --shared-token-file (the devices use it)");
+            via_token = first_line(o.gateway.shared_token_file);
+        }
+    }
 
     if (o.bounded) {
         std::printf("replaying %s (bounded)...\n", o.input_topic.c_str());
@@ -509,10 +602,10 @@ int command_run(const Options &o) {
         check(err, errstr, "bounded run");
     } else {
         check(api->pipeline_start(pipeline, errstr, sizeof errstr), errstr, "starting the pipeline");
-        if (!o.gateway.listen.empty()) {
+        if (with_gateway) {
             try {
                 gateway = std::make_unique<iotstream_host::gateway::Gateway>(
-                    api, o.gateway, bootstrap, file.value("ingest", Json::object()),
+                    api, gateway_options.gateway, bootstrap, file.value("ingest", Json::object()),
                     [&](iotstream_host::http::Router &router, iots_ingest_t *ingest) {
                         gateway_ingest = ingest;
                         iotstream_host::metrics::add_metrics_route(router, api, pipeline, ingest);
@@ -520,7 +613,12 @@ int command_run(const Options &o) {
             } catch (const std::runtime_error &e) {
                 die(e.what());
             }
+            if (!via_token.empty() && o.gateway.shared_token_file.empty())
+                std::remove(gateway_options.gateway.shared_token_file.c_str());
             std::printf("gateway listening on %s (POST /v1/readings, GET /metrics)\n", gateway->url().c_str());
+            if (!gateway->mqtt_broker().empty())
+                std::printf("gateway subscribing to %s on MQTT broker %s\n", o.gateway.mqtt.topic.c_str(),
+                            gateway->mqtt_broker().c_str());
         }
         if (!o.metrics_listen.empty()) {
             try {
@@ -532,7 +630,19 @@ int command_run(const Options &o) {
                         iotstream_host::http::split_listen(o.metrics_listen, "--metrics-listen").first.c_str(),
                         static_cast<unsigned>(metrics_server->port()));
         }
-        if (o.generate) {
+        if (o.generate && !o.via.empty()) {
+            if (o.duration_s <= 0 && o.count == 0) die("give --duration or --count");
+            iotstream_host::devices::DeviceLoadOptions d = device_options(o);
+            d.mqtt_broker = gateway->mqtt_broker();
+            d.http_url = gateway->url();
+            d.token = via_token;
+            try {
+                devices = std::make_unique<iotstream_host::devices::DeviceLoad>(d);
+            } catch (const std::runtime_error &e) {
+                die(e.what());
+            }
+            std::printf("devices sending via %s\n", o.via.c_str());
+        } else if (o.generate) {
             if (o.duration_s <= 0 && o.count == 0) die("give --duration or --count");
             check(api->loadgen_new(loadgen_config(o, file, bootstrap).dump().c_str(), &gen, errstr, sizeof errstr),
                   errstr, "load generator");
@@ -542,7 +652,7 @@ int command_run(const Options &o) {
                     "backlog", "windows", "alerts", "dlq");
         uint64_t last_produced = 0, last_consumed = 0;
         auto last = Clock::now();
-        bool generating = gen != nullptr;
+        bool generating = gen != nullptr || devices != nullptr;
         std::optional<Clock::time_point> caught_up_deadline;
         while (!g_stop) {
             std::this_thread::sleep_for(std::chrono::milliseconds(1000));
@@ -552,26 +662,37 @@ int command_run(const Options &o) {
             double dt = std::chrono::duration<double>(now - last).count();
             last = now;
             uint64_t consumed = json_u64(s, {"consumed"});
+            const uint64_t produced = devices ? devices->stats().sent.load() : gen_stats.sent;
             double elapsed = std::chrono::duration<double>(now - started).count();
             std::printf("%7.0fs %12llu %10s %12llu %10s %10lld %9llu %8llu %6llu\n", elapsed,
-                        static_cast<unsigned long long>(gen_stats.sent),
-                        human_rate(static_cast<double>(gen_stats.sent - last_produced) / dt).c_str(),
+                        static_cast<unsigned long long>(produced),
+                        human_rate(static_cast<double>(produced - last_produced) / dt).c_str(),
                         static_cast<unsigned long long>(consumed),
                         human_rate(static_cast<double>(consumed - last_consumed) / dt).c_str(),
-                        gen ? static_cast<long long>(gen_stats.sent) - static_cast<long long>(consumed) : -1LL,
+                        gen || devices ? static_cast<long long>(produced) - static_cast<long long>(consumed) : -1LL,
                         static_cast<unsigned long long>(json_u64(s, {"emitted", "windows"})),
                         static_cast<unsigned long long>(json_u64(s, {"alerts"})),
                         static_cast<unsigned long long>(json_u64(s, {"dead_lettered", "total"})));
             std::fflush(stdout);
-            last_produced = gen_stats.sent;
+            last_produced = produced;
             last_consumed = consumed;
             if (s.value("failed", false)) {
                 std::fprintf(stderr, "pipeline failed: %s\n", s.value("error", "").c_str());
                 break;
             }
-            if (generating && api->loadgen_wait(gen, 0) == IOTS_OK) {
+            if (generating && (gen ? api->loadgen_wait(gen, 0) == IOTS_OK : devices->done())) {
                 generating = false;
                 caught_up_deadline = now + std::chrono::seconds(60);
+            }
+            // Devices done: stop once the gateway has handled what the broker took (MQTT) and the
+            // pipeline has consumed every reading the gateway accepted.
+            if (devices && !generating) {
+                const Json g = gateway->stats();
+                const uint64_t handled = o.via == "mqtt" ? json_u64(g, {"mqtt", "received"})
+                                                         : devices->stats().acked.load();
+                if ((handled >= devices->stats().acked.load() && consumed >= json_u64(g, {"ingest", "accepted"})) ||
+                    now > *caught_up_deadline)
+                    break;
             }
             // Generation over: stop once the pipeline has consumed everything (or gave up waiting).
             if (gen && !generating && (consumed >= gen_stats.delivered || now > *caught_up_deadline)) break;
@@ -582,6 +703,7 @@ int command_run(const Options &o) {
             api->loadgen_wait(gen, -1);
             api->loadgen_get_stats(gen, &gen_stats);
         }
+        if (devices) devices->stop();
         if (g_stop) std::printf("signal %d: shutting down gracefully\n", g_signal.load());
         if (metrics_server) metrics_server->stop();  // before the handles it reads go
         if (gateway) gateway->stop();  // no more readings in; the accepted ones are delivered
@@ -613,6 +735,14 @@ int command_run(const Options &o) {
         row("  anomalous (generated)", u(gen_stats.anomalous));
         row("  achieved rate", human_rate(gen_stats.achieved_rate));
     }
+    if (devices) {
+        const auto &d = devices->stats();
+        row(("readings sent by devices via " + o.via).c_str(), u(d.sent.load()));
+        row(o.via == "mqtt" ? "  acknowledged by the broker" : "  accepted by the gateway", u(d.acked.load()));
+        row("  failed", u(d.failed.load()));
+        row("  anomalous (generated)", u(d.anomalous.load()));
+        row("  achieved rate", human_rate(static_cast<double>(d.sent.load()) / std::max(devices->elapsed_s(), 1e-9)));
+    }
     row("readings consumed", u(consumed));
     row("  decoded", u(decoded));
     row("  dead-lettered by the decoder", u(rejected));
@@ -630,6 +760,10 @@ int command_run(const Options &o) {
         const Json g = gateway->stats();
         row("gateway readings accepted", u(g["ingest"].value("accepted", 0ULL)));
         row("  requests / unauthenticated", u(g["http"]["requests"]) + " / " + u(g["http"]["unauthenticated"]));
+        if (g.contains("mqtt"))
+            row("  mqtt readings received / accepted", u(g["mqtt"]["received"]) + " / " + u(g["mqtt"]["accepted"]));
+        row("  invalid / rate limited", u(g["ingest"].value("invalid", 0ULL)) + " / " +
+                                            u(g["ingest"].value("rate_limited", 0ULL)));
     }
     row("counts reconcile", reconciled ? "yes (consumed = decoded + dead-lettered; all outputs delivered)" : "NO");
 
@@ -640,6 +774,9 @@ int command_run(const Options &o) {
                               {"failed", gen_stats.failed}, {"anomalous", gen_stats.anomalous},
                               {"achieved_rate", gen_stats.achieved_rate}};
         if (gateway) out["gateway"] = gateway->stats();
+        if (devices)
+            out["devices"] = {{"via", o.via}, {"sent", devices->stats().sent.load()},
+                              {"acked", devices->stats().acked.load()}, {"failed", devices->stats().failed.load()}};
         std::ofstream(o.summary_json) << out.dump(2) << "\n";
     }
     print_windows(o, bootstrap);
@@ -670,5 +807,6 @@ int main(int argc, char **argv) {
     if (options.command == "plugins") return command_plugins(options);
     if (options.command == "produce") return command_produce(options);
     if (options.command == "gateway") return command_gateway(options);
+    if (options.command == "devices") return command_devices(options);
     return command_run(options);
 }

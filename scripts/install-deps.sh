@@ -10,6 +10,9 @@ packages=(
   librdkafka-dev libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libsimdjson-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev kcat binutils wrk curl
+  # MQTT: the gateway subscribes through libmosquitto; tests and the demo start Debian's broker,
+  # tests publish with paho-mqtt
+  mosquitto mosquitto-clients libmosquitto-dev python3-paho-mqtt  # mosquitto_pub: the README example
   prometheus  # promtool checks the /metrics page (tests/metrics)
   # Python bindings (Debian's /usr/bin/python3; PyPI is not reachable)
   python3 python3-dev pybind11-dev python3-pybind11 python3-pytest python3-numpy python3-pandas

@@ -25,9 +25,10 @@ std::string trim(const std::string &text) {
 }
 }  // namespace
 
-DeviceAuth::DeviceAuth(const std::string &device_tokens_file, const std::string &shared_token_file) {
-    if (device_tokens_file.empty() && shared_token_file.empty())
-        throw std::runtime_error("the gateway needs --device-tokens FILE and/or --shared-token-file FILE");
+DeviceAuth::DeviceAuth(const std::string &device_tokens_file, const std::string &shared_token_file, bool allow_none) {
+    if (device_tokens_file.empty() && shared_token_file.empty() && !allow_none)
+        throw std::runtime_error("the gateway needs --device-tokens FILE and/or --shared-token-file FILE (or --mqtt "
+                                 "alone, where the MQTT broker authenticates devices)");
     if (!device_tokens_file.empty()) {
         std::ifstream in(device_tokens_file);
         if (!in) throw std::runtime_error("cannot read --device-tokens " + device_tokens_file);

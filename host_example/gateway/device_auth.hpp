@@ -16,8 +16,9 @@ class DeviceAuth {
 public:
     // `device_tokens_file`: lines "<device id> <token>" ('#' comments, blank lines ignored);
     // `shared_token_file`: its first line is a token every device may use. Either may be empty,
-    // not both. Throws std::runtime_error naming the file and line.
-    DeviceAuth(const std::string &device_tokens_file, const std::string &shared_token_file);
+    // not both unless `allow_none` (then no device authenticates: an MQTT-only gateway). Throws
+    // std::runtime_error naming the file and line.
+    DeviceAuth(const std::string &device_tokens_file, const std::string &shared_token_file, bool allow_none = false);
 
     // Whether `token` authenticates `device_id`: the device's own token when it has one in
     // the file, else the shared token. Unknown devices cost the same comparison.

@@ -49,13 +49,13 @@ bool parse_gateway_flag(const std::string &flag, const std::function<std::string
     else if (flag == "--max-connections") o.max_connections = static_cast<size_t>(number(flag, next(), 1));
     else if (flag == "--read-timeout-ms") o.read_timeout_ms = static_cast<int>(number(flag, next(), 10));
     else if (flag == "--http-threads") o.http_threads = static_cast<int>(number(flag, next(), 1));
-    else return false;
+    else return mqtt::parse_mqtt_flag(flag, next, o.mqtt);
     return true;
 }
 
 Gateway::Gateway(const iots_api_t *api, const GatewayOptions &options, const std::string &bootstrap,
                  Json ingest_config, const ExtraRoutes &extra_routes)
-    : api_(api), auth_(options.device_tokens, options.shared_token_file) {
+    : api_(api), auth_(options.device_tokens, options.shared_token_file, !options.mqtt.broker.empty()) {
     const std::string listen = options.listen.empty() ? "127.0.0.1:8080" : options.listen;
     uint16_t port = 0;
     std::tie(host_, port) = http::split_listen(listen, "--listen");
@@ -86,17 +86,36 @@ Gateway::Gateway(const iots_api_t *api, const GatewayOptions &options, const std
         throw;
     }
     server_->start();
+    if (!options.mqtt.broker.empty()) {
+        try {
+            mqtt::MqttOptions mqtt_options = options.mqtt;
+            if (mqtt_options.broker == "start") {
+                own_mqtt_broker_ = std::make_unique<mqtt::MosquittoProcess>();
+                mqtt_options.broker = own_mqtt_broker_->address();
+            }
+            mqtt_ = std::make_unique<mqtt::MqttIngest>(api_, ingest_, mqtt_options);
+        } catch (...) {
+            server_->stop();
+            api_->ingest_close(ingest_, 10000);
+            ingest_ = nullptr;
+            throw;
+        }
+    }
 }
 
 Gateway::~Gateway() { stop(); }
 
 void Gateway::stop() {
     if (!ingest_) return;
+    if (mqtt_) mqtt_->stop();  // no message callback runs after this
     server_->stop();  // no handler runs after this: the ingestion handle can go
     final_ingest_stats_ = stats().value("ingest", Json::object());
     api_->ingest_close(ingest_, 10000);
     ingest_ = nullptr;
+    if (own_mqtt_broker_) own_mqtt_broker_->stop();
 }
+
+std::string Gateway::mqtt_broker() const { return mqtt_ ? mqtt_->broker() : std::string(); }
 
 std::string Gateway::url() const {
     const bool v6 = host_.find(':') != std::string::npos;
@@ -210,6 +229,7 @@ Json Gateway::stats() const {
                          {"forbidden", s.forbidden},       {"devices_tracked", s.devices_tracked}};
     else
         out["ingest"] = final_ingest_stats_;
+    if (mqtt_) out["mqtt"] = mqtt_->stats();
     return out;
 }
 

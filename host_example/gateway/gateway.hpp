@@ -12,6 +12,8 @@
 
 #include "gateway/device_auth.hpp"
 #include "http/server.hpp"
+#include "mqtt/mosquitto_process.hpp"
+#include "mqtt/mqtt_ingest.hpp"
 #include "iotstream/iotstream.h"
 
 namespace iotstream_host::gateway {
@@ -26,6 +28,7 @@ struct GatewayOptions {
     size_t max_connections = 1024;
     int read_timeout_ms = 10000;
     int http_threads = 2;
+    mqtt::MqttOptions mqtt;  // mqtt.broker "": HTTP only
 };
 
 extern const char *const kGatewayUsage;
@@ -50,9 +53,12 @@ public:
     Gateway &operator=(const Gateway &) = delete;
 
     std::string url() const;
-    // {"http": {...server and response counters}, "ingest": {...the core's counters}}
+    // The MQTT broker the gateway subscribes to ("" when none; ours with --mqtt start).
+    std::string mqtt_broker() const;
+    // {"http": {...server and response counters}, "ingest": {...the core's counters},
+    //  "mqtt": {...subscriber counters, when subscribed}}
     nlohmann::json stats() const;
-    // Stops serving, then flushes and closes the ingestion producer; idempotent.
+    // Stops the MQTT subscriber and the HTTP server, then flushes and closes the ingestion producer; idempotent.
     void stop();
     // The gateway's routes, for a server that serves more (e.g. /metrics).
     void add_routes(http::Router &router);
@@ -66,6 +72,8 @@ private:
     iots_ingest_t *ingest_ = nullptr;
     std::string host_;
     std::unique_ptr<http::Server> server_;
+    std::unique_ptr<mqtt::MosquittoProcess> own_mqtt_broker_;  // --mqtt start
+    std::unique_ptr<mqtt::MqttIngest> mqtt_;
     nlohmann::json final_ingest_stats_;  // the core's counters as they were at stop()
     std::atomic<uint64_t> unauthenticated_{0};
     std::atomic<uint64_t> by_status_[600] = {};
