@@ -124,6 +124,13 @@ public:
         return n >= slots_.size();
     }
 
+    // Every sensor slot in use, in slot order (state hand-over).
+    template <typename Visit>
+    void for_each_slot(Visit &&visit) const {
+        for (uint32_t n = 0; n < slots_.size(); ++n)
+            if (slots_[n].state != SlotState::free) visit(slots_[n]);
+    }
+
     bool pass_in_progress() const { return pass_cursor != kNoPass; }
     void begin_pass(int64_t wall_clock_ms) {
         pass_cursor = 0;
@@ -171,6 +178,11 @@ int64_t wall_clock_now_ms() {
 
 class Aggregator {
 public:
+    // State hand-over (plugin.h, ABI 1.2): format 1 is, per stream, its next emission time and
+    // every sensor's sums since its last emission. An emission pass in progress is not carried
+    // over: the new version starts one at once, so its remaining sensors are emitted then.
+    static constexpr uint32_t kStateVersion = 1;
+
     Aggregator(const iots_host_api_t *host, iots_host_ctx_t *ctx, const iots_config_t *cfg)
         : host_(host), ctx_(ctx) {
         interval_ms_ = iotstream::plugin::config_int(host, cfg, "interval_ms");
@@ -264,6 +276,56 @@ public:
         if (oldest_needed_offset != nullptr)
             *oldest_needed_offset = it == streams_.end() ? IOTS_NO_VALUE : it->second->oldest_offset;
         if (watermark_ms != nullptr) *watermark_ms = IOTS_NO_VALUE;
+    }
+
+    void export_state(uint32_t stream_id, iotstream::plugin::StateWriter &out) const {
+        auto it = streams_.find(stream_id);
+        if (it == streams_.end()) return;
+        const StreamSums &stream = *it->second;
+        out.i64(stream.pass_in_progress() ? stream.pass_wall_ms : stream.next_emission_ms);
+        uint32_t count = 0;
+        stream.for_each_slot([&](const SensorSlot &) { ++count; });
+        out.u32(count);
+        stream.for_each_slot([&](const SensorSlot &slot) {
+            out.str(slot.id.view());
+            out.u8(static_cast<uint8_t>(slot.state));
+            out.u32(slot.count);
+            for (int f = 0; f < kFieldCount; ++f) {
+                out.u32(slot.present[f]);
+                out.f64(slot.sum[f]);
+            }
+            out.i64(slot.latest_event_ms);
+            out.i64(slot.oldest_offset);
+        });
+    }
+
+    void import_state(uint32_t stream_id, iotstream::plugin::StateReader &in, uint32_t /*state_version*/) {
+        if (in.empty()) return;
+        auto fresh = std::make_unique<StreamSums>();
+        StreamSums &stream = *fresh;
+        stream.next_emission_ms = in.i64();
+        constexpr size_t kMinSlotBytes = 4 + 1 + 4 + kFieldCount * (4 + 8) + 8 + 8;
+        const uint32_t count = in.count(kMinSlotBytes);
+        for (uint32_t n = 0; n < count; ++n) {
+            const std::string_view id = in.str();
+            const auto state = static_cast<SlotState>(in.u8());
+            if (state != SlotState::active && state != SlotState::idle)
+                throw PluginError("state holds a sensor slot in an unknown state");
+            SensorSlot &slot = stream.slot_for(id, iotstream::plugin::hash_id(id));
+            slot.state = state;
+            slot.count = in.u32();
+            for (int f = 0; f < kFieldCount; ++f) {
+                slot.present[f] = in.u32();
+                slot.sum[f] = in.f64();
+            }
+            slot.latest_event_ms = in.i64();
+            slot.oldest_offset = in.i64();
+            if (slot.count > 0 && slot.oldest_offset != IOTS_NO_VALUE &&
+                (stream.oldest_offset == IOTS_NO_VALUE || slot.oldest_offset < stream.oldest_offset))
+                stream.oldest_offset = slot.oldest_offset;
+        }
+        in.expect_end();
+        streams_[stream_id] = std::move(fresh);
     }
 
 private:

@@ -6,12 +6,18 @@
 // (NULL when absent): `int tick(int64_t)`, `void on_assign(uint32_t, int64_t)`,
 // `void on_revoke(uint32_t)`, `void checkpoint(uint32_t, int64_t *, int64_t *)`, and
 // `int flush(int final)` or `int flush()`.
+//
+// State hand-over (plugin.h ABI 1.2): a class with `static constexpr uint32_t kStateVersion`
+// (and optionally kStateMinVersion), `void export_state(uint32_t stream, StateWriter &) const`
+// and `void import_state(uint32_t stream, StateReader &, uint32_t state_version)` gets
+// export_state/import_state; the bytes are written in one go, after the class returned.
 #pragma once
 
 #include <cstdint>
 
 #include "iotstream/plugin.h"
 #include "plugin_support.hpp"
+#include "state_blob.hpp"
 
 namespace iotstream::plugin {
 
@@ -45,6 +51,10 @@ public:
             .flush = flush_callback(),
             .destroy = destroy,
             .config_key_size = sizeof(iots_config_key_t),
+            .state_version = state_version(),
+            .state_min_version = state_min_version(),
+            .export_state = has_state ? export_state : nullptr,
+            .import_state = has_state ? import_state : nullptr,
         };
     }
 
@@ -67,6 +77,48 @@ private:
     }
     static constexpr decltype(iots_plugin_descriptor_t::flush) flush_callback() {
         if constexpr (requires(Impl &x) { x.flush(int{}); } || requires(Impl &x) { x.flush(); }) return flush; else return nullptr;
+    }
+
+    static constexpr bool has_state = requires(const Impl &x, Impl &y, StateWriter &w, StateReader &r) {
+        Impl::kStateVersion;
+        x.export_state(uint32_t{}, w);
+        y.import_state(uint32_t{}, r, uint32_t{});
+    };
+    static constexpr uint32_t state_version() {
+        if constexpr (has_state) return Impl::kStateVersion; else return 0;
+    }
+    static constexpr uint32_t state_min_version() {
+        if constexpr (requires { Impl::kStateMinVersion; }) return Impl::kStateMinVersion; else return state_version();
+    }
+
+    static int export_state(void *instance, uint32_t stream, iots_state_write_fn write, void *sink, char *errstr,
+                            size_t errstr_size) {
+        if constexpr (has_state) {
+            return guarded(Info.name, errstr, errstr_size, [&] {
+                StateWriter writer;
+                static_cast<const Impl *>(instance)->export_state(stream, writer);
+                if (!writer.bytes().empty() && write(sink, writer.bytes().data(), writer.bytes().size()) != 0)
+                    throw PluginError("the host refused " + std::to_string(writer.bytes().size()) + " bytes of state");
+            });
+        } else {
+            return 1;
+        }
+    }
+
+    static int import_state(void *instance, uint32_t stream, const void *data, size_t len, uint32_t version,
+                            char *errstr, size_t errstr_size) {
+        if constexpr (has_state) {
+            return guarded(Info.name, errstr, errstr_size, [&] {
+                if (version < state_min_version() || version > state_version())
+                    throw PluginError("cannot read state format " + std::to_string(version) + " (reads " +
+                                      std::to_string(state_min_version()) + ".." + std::to_string(state_version()) +
+                                      ")");
+                StateReader reader(data, len);
+                self(instance).import_state(stream, reader, version);
+            });
+        } else {
+            return 1;
+        }
     }
 
     static int create(const iots_host_api_t *host, iots_host_ctx_t *ctx, const iots_config_t *cfg, void **instance,

@@ -263,6 +263,11 @@ Settings read_settings(const iots_host_api_t *host, const iots_config_t *cfg) {
 
 class WindowStage {
 public:
+    // State hand-over (plugin.h, ABI 1.2): format 1 is, per stream, the settings that give its
+    // windows their meaning, the watermarks and idle clock, then every open window in creation
+    // order (sensor id, extent, oldest offset, anomaly bits, moments, counts).
+    static constexpr uint32_t kStateVersion = 1;
+
     WindowStage(const iots_host_api_t *host, iots_host_ctx_t *ctx, const iots_config_t *cfg)
         : host_(host), ctx_(ctx), settings_(read_settings(host, cfg)) {
         for (const char *field : field_columns_.resolve(host, ctx, kFieldNames))
@@ -376,7 +381,91 @@ public:
         return all_emitted ? 0 : 1;
     }
 
+    void export_state(uint32_t stream_id, iotstream::plugin::StateWriter &out) const {
+        auto it = streams_.find(stream_id);
+        if (it == streams_.end()) return;  // nothing held: the new version's on_assign state stands
+        const StreamWindows &stream = *it->second;
+        write_settings(out);
+        out.i64(stream.watermark);
+        out.i64(stream.restored_watermark);
+        out.i64(stream.last_record_wall_ms);
+        out.i64(stream.watermark_at_last_record);
+        out.u8(stream.record_since_tick ? 1 : 0);
+        uint32_t live = 0;
+        for (const WindowRef &ref : stream.created) live += stream.alive(ref.window, ref.generation);
+        out.u32(live);
+        for (const WindowRef &ref : stream.created) {
+            if (!stream.alive(ref.window, ref.generation)) continue;
+            const OpenWindow &w = stream.windows[ref.window];
+            out.str(stream.sensors[w.sensor].id.view());
+            out.i64(w.start_ms);
+            out.i64(w.end_ms);
+            out.i64(w.oldest_offset);
+            out.u64(w.anomaly_bits);
+            for (int f = 0; f < kFieldCount; ++f) {
+                out.f64(w.moments[f].mean);
+                out.f64(w.moments[f].min);
+                out.f64(w.moments[f].max);
+                out.u32(w.present[f]);
+            }
+            out.f64(w.temperature_m2);
+            out.u32(w.sample_count);
+        }
+    }
+
+    void import_state(uint32_t stream_id, iotstream::plugin::StateReader &in, uint32_t /*state_version*/) {
+        if (in.empty()) return;
+        check_settings(in);
+        auto fresh = std::make_unique<StreamWindows>();
+        StreamWindows &stream = *fresh;
+        stream.watermark = in.i64();
+        stream.restored_watermark = in.i64();
+        stream.last_record_wall_ms = in.i64();
+        stream.watermark_at_last_record = in.i64();
+        stream.record_since_tick = in.u8() != 0;
+        constexpr size_t kMinWindowBytes = 4 + 3 * 8 + 8 + kFieldCount * (3 * 8 + 4) + 8 + 4;
+        const uint32_t count = in.count(kMinWindowBytes);
+        for (uint32_t n = 0; n < count; ++n) {
+            const std::string_view sensor_id = in.str();
+            const int64_t start = in.i64(), end = in.i64(), oldest = in.i64();
+            if (end <= start) throw PluginError("state holds a window that ends before it starts");
+            const uint32_t sensor = sensor_slot(stream, sensor_id, hash_id(sensor_id));
+            OpenWindow &w = stream.windows[open_window(stream, sensor, start, end, oldest)];
+            w.anomaly_bits = in.u64();
+            for (int f = 0; f < kFieldCount; ++f) {
+                w.moments[f].mean = in.f64();
+                w.moments[f].min = in.f64();
+                w.moments[f].max = in.f64();
+                w.present[f] = in.u32();
+            }
+            w.temperature_m2 = in.f64();
+            w.sample_count = in.u32();
+        }
+        in.expect_end();
+        streams_[stream_id] = std::move(fresh);  // only once all of it was read
+    }
+
 private:
+    void write_settings(iotstream::plugin::StateWriter &out) const {
+        out.u32(static_cast<uint32_t>(settings_.type));
+        out.i64(settings_.size_ms);
+        out.i64(settings_.hop_ms);
+        out.i64(settings_.gap_ms);
+        out.i64(settings_.grace_ms);
+    }
+
+    // Windows of another type, size, hop, gap or grace mean something else: refused.
+    void check_settings(iotstream::plugin::StateReader &in) const {
+        const uint32_t type = in.u32();
+        const int64_t size = in.i64(), hop = in.i64(), gap = in.i64(), grace = in.i64();
+        if (type != static_cast<uint32_t>(settings_.type) || size != settings_.size_ms || hop != settings_.hop_ms ||
+            gap != settings_.gap_ms || grace != settings_.grace_ms)
+            throw PluginError("the running version's windows are configured differently (type " +
+                              std::to_string(type) + ", size " + std::to_string(size) + " ms, hop " +
+                              std::to_string(hop) + " ms, gap " + std::to_string(gap) + " ms, grace " +
+                              std::to_string(grace) + " ms)");
+    }
+
     static std::string_view sensor_at(const iots_batch_view_t *batch, uint32_t i) {
         return {batch->sensor_ids[i].data, batch->sensor_ids[i].len};
     }

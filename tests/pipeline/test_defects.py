@@ -90,8 +90,8 @@ def test_defect_2_removing_the_window_plugin_at_run_time_is_refused_and_loses_no
     def remove(folder, host):
         since = len(host.err_lines)
         os.unlink(folder / "window.so")
-        # The loader notices within a few seconds and says something about it (today:
-        # "removed"; fixed: a refusal). Waiting for that line is only pacing, not the check.
+        # The loader notices within a few seconds and says something about it (before the fix:
+        # "removed"; now a refusal). Waiting for that line is only pacing, not the check.
         try:
             host.wait_log(lambda line: "window" in line, since=since, timeout=10)
         except AssertionError:

@@ -95,6 +95,28 @@ std::pair<int64_t, int64_t> HostedPlugin::checkpoint(uint32_t stream) {
     return {offset, watermark};
 }
 
+std::string HostedPlugin::export_state(uint32_t stream) {
+    if (descriptor_.export_state == nullptr) throw std::runtime_error(tag + " has no export_state");
+    std::string state;
+    char errstr[512] = "";
+    auto append = [](void *sink, const void *data, size_t len) {
+        static_cast<std::string *>(sink)->append(static_cast<const char *>(data), len);
+        return 0;
+    };
+    if (descriptor_.export_state(instance_, stream, append, &state, errstr, sizeof errstr) != 0)
+        throw std::runtime_error(errstr);
+    return state;
+}
+
+std::string HostedPlugin::import_state(uint32_t stream, const std::string &state, uint32_t state_version) {
+    if (descriptor_.import_state == nullptr) return tag + " has no import_state";
+    char errstr[512] = "";
+    if (descriptor_.import_state(instance_, stream, state.data(), state.size(), state_version, errstr,
+                                 sizeof errstr) == 0)
+        return "";
+    return errstr[0] != '\0' ? errstr : "import_state failed without a reason";
+}
+
 ReferenceStats reference_stats(const std::vector<double> &values) {
     ReferenceStats s;
     s.n = values.size();

@@ -43,6 +43,11 @@ public:
     // {oldest_needed_offset, watermark_ms}
     std::pair<int64_t, int64_t> checkpoint(uint32_t stream);
 
+    // State hand-over (ABI 1.2): the stream's exported bytes (throws with errstr on failure),
+    // and import_state's errstr ("" when it returned 0).
+    std::string export_state(uint32_t stream);
+    std::string import_state(uint32_t stream, const std::string &state, uint32_t state_version);
+
     const std::vector<std::string> &rules() const { return host_.rules(); }
 
 private:

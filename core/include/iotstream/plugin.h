@@ -41,9 +41,11 @@
  *
  * History: 1.0 the first ABI (its descriptor ended in `void *reserved[8]`, always zero).
  *          1.1 config_key_size appended to the descriptor in place of the padding.
+ *          1.2 state hand-over on hot replace: state_version, state_min_version, export_state,
+ *              import_state appended to the descriptor (see "State hand-over" below).
  *
  * Threading: every call to one plugin instance (create, process, tick, on_assign, on_revoke,
- * checkpoint, flush, destroy) is made from one pipeline thread, one at a time; an instance
+ * checkpoint, flush, export_state, import_state, destroy) is made from one pipeline thread, one at a time; an instance
  * needs no locking. Different instances may run at the same time on different threads, so
  * plugin globals must be thread-safe. Host functions may only be called from inside such a
  * callback, on that thread.
@@ -63,7 +65,7 @@ extern "C" {
 #endif
 
 #define IOTS_PLUGIN_ABI_MAJOR 1
-#define IOTS_PLUGIN_ABI_MINOR 1
+#define IOTS_PLUGIN_ABI_MINOR 2
 /** The one symbol a plugin library exports. */
 #define IOTS_PLUGIN_ENTRY_SYMBOL "iots_plugin_descriptors"
 
@@ -229,6 +231,42 @@ typedef enum iots_plugin_kind_e {
 /** Sentinel for "no value" in int64 outputs (checkpoint, on_assign). */
 #define IOTS_NO_VALUE INT64_MIN
 
+/* ------------------------------------------------------------------------------------------
+ * State hand-over (ABI 1.2). When a stage's file is replaced while the pipeline runs, the host
+ * moves each assigned stream's open state from the running instance to the new version's, so
+ * a window open across the swap is emitted once and complete, by the new version:
+ *
+ *   1. the host creates the new instance (create, then on_assign for every assigned stream);
+ *   2. per assigned stream: the old instance's export_state() writes the stream's state as
+ *      bytes through the host's write function, the new instance's import_state() reads them;
+ *   3. if every import succeeded, the new instance takes the old one's place and the old one
+ *      is destroyed WITHOUT flush (its state lives on); otherwise the new instance is
+ *      destroyed and the old one keeps running untouched (export_state must not change it).
+ *
+ * The host refuses the swap up front, keeps the running version and logs both versions, when
+ * the old instance holds state (it has a checkpoint callback) and either side cannot hand it
+ * over: the old one has no export_state (a plugin built for ABI 1.0/1.1), the new one no
+ * import_state, or the old one's state_version is outside the new one's
+ * [state_min_version, state_version]. A stage without checkpoint holds nothing a commit
+ * depends on: it is drained with flush(final=1) and replaced as before 1.2.
+ *
+ * The bytes are the plugin's own format, versioned by state_version: bump it whenever the
+ * format changes, and keep reading older versions (state_min_version) where that is cheap.
+ * Ownership: nothing allocated on one side is freed on the other.
+ *   export: the bytes given to write() are PLUGIN-owned and only borrowed by the host for the
+ *           duration of that write() call (the host copies them).
+ *   import: `data` is HOST-owned and borrowed by the plugin for the duration of import_state()
+ *           (the plugin copies what it keeps).
+ * ---------------------------------------------------------------------------------------- */
+
+/**
+ * The host's sink for exported state: appends `len` bytes of `data` (plugin-owned, borrowed for
+ * this call) to the stream's state. Returns 0, or non-zero when the host cannot take them (out
+ * of memory): export_state then returns non-zero. Only inside the export_state() call that
+ * received it, with the `sink` it received.
+ */
+typedef int (*iots_state_write_fn)(void *sink, const void *data, size_t len);
+
 typedef struct iots_plugin_descriptor_s {
     uint32_t struct_size;   /**< sizeof(iots_plugin_descriptor_t) as the plugin was built */
     uint16_t abi_major;     /**< IOTS_PLUGIN_ABI_MAJOR the plugin was built against */
@@ -278,6 +316,31 @@ typedef struct iots_plugin_descriptor_s {
     /* ---- ABI 1.1 ---- */
     /** sizeof one config_keys element as the plugin was built; 0 = the 1.0 iots_config_key_t */
     uint32_t config_key_size;
+
+    /* ---- ABI 1.2: state hand-over on hot replace (see "State hand-over" above) ---- */
+    /**
+     * The format version of the state export_state writes (>= 1). 0: this plugin cannot hand
+     * over state (export_state and import_state are then NULL).
+     */
+    uint32_t state_version;
+    /** The oldest format import_state reads, 1..state_version; 0 means state_version. */
+    uint32_t state_min_version;
+    /**
+     * Writes the open state of `stream` through write(sink, bytes, len), in as many calls as it
+     * likes (none: the stream holds nothing). Must not change the instance. Returns 0, or
+     * non-zero with a reason in errstr (the swap is then refused).
+     */
+    int (*export_state)(void *instance, uint32_t stream, iots_state_write_fn write, void *sink,
+                        char *errstr, size_t errstr_size);
+    /**
+     * Replaces the state of `stream` (already announced by on_assign) with `len` bytes written
+     * by export_state of a version whose state_version is `state_version` (within this
+     * plugin's [state_min_version, state_version]). `data` is host-owned, valid for this call
+     * only. Returns 0, or non-zero with a reason in errstr (the swap is then refused and this
+     * instance destroyed).
+     */
+    int (*import_state)(void *instance, uint32_t stream, const void *data, size_t len,
+                        uint32_t state_version, char *errstr, size_t errstr_size);
 } iots_plugin_descriptor_t;
 
 /** The type of the entry symbol. */

@@ -25,7 +25,21 @@ Pipeline::Pipeline(const Json &document)
     build_clients();
 
     plugins_ = std::make_unique<PluginDirectory>(config_.plugin_dir);
-    live_ = std::make_unique<LiveInstances>([this](const PluginRef &plugin) { return make_instance(plugin); });
+    LiveInstances::Hooks hooks;
+    // A replaced stage hands the open state of every assigned partition to its new version.
+    hooks.streams = [this] {
+        std::vector<uint32_t> assigned;
+        for (uint32_t id = 0; id < streams_.size(); ++id)
+            if (streams_[id].assigned) assigned.push_back(id);
+        return assigned;
+    };
+    // A configured stage is refused at run time as at start: removing its file leaves it running.
+    hooks.required = [this](std::string_view name) {
+        return std::any_of(config_.stages.begin(), config_.stages.end(),
+                           [&](const StageSpec &spec) { return spec.plugin == name; });
+    };
+    live_ = std::make_unique<LiveInstances>([this](const PluginRef &plugin) { return make_instance(plugin); },
+                                            std::move(hooks));
     live_->add(plugins_->plugins());
     // A configured stage that is not live is an error now, with the reason it is not.
     for (const StageSpec &spec : config_.stages) {

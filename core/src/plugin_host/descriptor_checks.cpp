@@ -93,6 +93,31 @@ void check_config_keys(const fs::path &file, const iots_plugin_descriptor_t &d) 
     }
 }
 
+// ABI 1.2's state hand-over fields: all or nothing. A descriptor of an older minor never has
+// them (whatever lies past its 1.1 fields is not ours to read).
+void check_state_handover(const fs::path &file, iots_plugin_descriptor_t &d) {
+    if (d.abi_minor < 2) {
+        d.state_version = d.state_min_version = 0;
+        d.export_state = nullptr;
+        d.import_state = nullptr;
+        return;
+    }
+    const std::string plugin = std::string("plugin '") + d.name + "': ";
+    const bool any = d.state_version != 0 || d.state_min_version != 0 || d.export_state != nullptr ||
+                     d.import_state != nullptr;
+    if (!any) return;
+    if (d.state_version == 0 || d.export_state == nullptr || d.import_state == nullptr)
+        reject_plugin_file(file, plugin + "state hand-over needs state_version (>= 1), export_state() and "
+                                          "import_state() together (state_version " +
+                                          std::to_string(d.state_version) + ", export_state " +
+                                          (d.export_state ? "set" : "NULL") + ", import_state " +
+                                          (d.import_state ? "set" : "NULL") + ")");
+    if (d.state_min_version == 0) d.state_min_version = d.state_version;
+    if (d.state_min_version > d.state_version)
+        reject_plugin_file(file, plugin + "state_min_version " + std::to_string(d.state_min_version) +
+                                     " is above state_version " + std::to_string(d.state_version));
+}
+
 }  // namespace
 
 const char *config_type_name(iots_config_type_t type) {
@@ -172,6 +197,7 @@ iots_plugin_descriptor_t check_descriptor(const fs::path &file, uint32_t index,
                           : copy.destroy == nullptr ? "destroy"
                                                     : nullptr;
     if (missing != nullptr) reject_plugin_file(file, plugin + "required callback " + missing + "() is NULL");
+    check_state_handover(file, copy);
     copy_config_keys(file, copy, config_keys);
     copy.config_keys = config_keys.data();
     copy.config_key_size = sizeof(iots_config_key_t);

@@ -250,7 +250,8 @@ std::vector<PluginEvent> PluginDirectory::scan(bool startup) {
 
     if (!startup) {
         auto log = logger(kComponent);
-        for (const auto &e : removed) log->info("removed {}", e.previous->label());
+        // Whether the instance goes too is the owner's decision (a configured stage stays).
+        for (const auto &e : removed) log->info("file gone: {}", e.previous->label());
         for (const auto &e : replaced)
             log->info("replaced {} by version {}", e.previous->label(), e.plugin->version());
         for (const auto &e : added) log->info("added {}", e.plugin->label());

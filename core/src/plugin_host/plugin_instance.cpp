@@ -66,4 +66,37 @@ void PluginInstance::flush(bool final) {
     errstr_[0] = '\0';
     if (fn != nullptr && fn(instance_, final ? 1 : 0) != 0) fail("flush");
 }
+
+namespace {
+// The host side of iots_state_write_fn: appends to a std::string. No exception crosses back
+// into the plugin: out of memory is a non-zero return.
+int append_state(void *sink, const void *data, size_t len) {
+    if (sink == nullptr || (data == nullptr && len > 0)) return 1;
+    try {
+        static_cast<std::string *>(sink)->append(static_cast<const char *>(data), len);
+        return 0;
+    } catch (...) {
+        return 1;
+    }
+}
+}  // namespace
+
+std::string PluginInstance::export_state(uint32_t stream) {
+    const auto fn = plugin_->descriptor().export_state;
+    if (fn == nullptr) throw Error(IOTS_ERR_PLUGIN, plugin_->file().string() + ": plugin '" + std::string(name()) +
+                                                        "' cannot export its state");
+    std::string state;
+    errstr_[0] = '\0';
+    if (fn(instance_, stream, append_state, &state, errstr_, sizeof errstr_) != 0) fail("export_state");
+    return state;
+}
+
+void PluginInstance::import_state(uint32_t stream, std::string_view state, uint32_t state_version) {
+    const auto fn = plugin_->descriptor().import_state;
+    if (fn == nullptr) throw Error(IOTS_ERR_PLUGIN, plugin_->file().string() + ": plugin '" + std::string(name()) +
+                                                        "' cannot import state");
+    errstr_[0] = '\0';
+    if (fn(instance_, stream, state.data(), state.size(), state_version, errstr_, sizeof errstr_) != 0)
+        fail("import_state");
+}
 }  // namespace iotstream

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "plugin_host/plugin_library.hpp"
@@ -45,6 +46,15 @@ public:
     // {IOTS_NO_VALUE, IOTS_NO_VALUE} for a stateless plugin (no checkpoint callback).
     Checkpoint checkpoint(uint32_t stream);
     void flush(bool final);
+
+    // State hand-over (plugin.h, ABI 1.2). holds_state(): the plugin has a checkpoint, so its
+    // open state is something a commit depends on. export_state() returns the stream's state
+    // (the host's copy); import_state() hands it to this instance. Both throw Error naming the
+    // plugin, its file and the reason; neither may be called when state_version() is 0.
+    bool holds_state() const { return plugin_->descriptor().checkpoint != nullptr; }
+    uint32_t state_version() const { return plugin_->descriptor().state_version; }
+    std::string export_state(uint32_t stream);
+    void import_state(uint32_t stream, std::string_view state, uint32_t state_version);
 
 private:
     [[noreturn]] void fail(const char *callback) const;

@@ -165,6 +165,7 @@ Json Plugin::describe() const {
         {"file", file().string()},
         {"abi", std::to_string(descriptor_.abi_major) + "." + std::to_string(descriptor_.abi_minor)},
         {"config", std::move(keys)},
+        {"state_version", descriptor_.state_version},  // 0: no state hand-over on replace
     };
 }
 

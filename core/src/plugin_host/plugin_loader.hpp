@@ -13,15 +13,22 @@
 //       Added(p)        create an instance (if the pipeline wants p: every rule plugin joins
 //                       the rules stage; a stage plugin only where the config names it).
 //       Replaced(o, n)  create the instance of n FIRST; if that fails the instance of o stays
-//                       live (a rejection never stops the stream). Then retire o's instance:
-//                       a stage plugin is drained with flush(final=1) so its open state is
-//                       emitted, a rule plugin is simply destroyed; n's instance takes o's
-//                       place. No batch is seen by both or by neither.
-//       Removed(name)   retire the instance as above.
+//                       live (a rejection never stops the stream). Then, when o holds state
+//                       (a checkpoint callback), each assigned stream's state moves from o's
+//                       instance to n's (plugin.h "State hand-over", ABI 1.2) and o's is
+//                       destroyed without flush; when the state cannot move (no export, no
+//                       import, a format n does not read) the replace is refused before n's
+//                       instance exists and o's stays, logged naming both versions. A plugin
+//                       without checkpoint is retired as before: a stage drained with
+//                       flush(final=1), a rule destroyed. n's instance takes o's place. No
+//                       batch is seen by both or by neither.
+//       Removed(name)   retire the instance as above, unless the owner requires the plugin (a
+//                       configured stage): then the removal is refused and logged, the
+//                       instance keeps running, and a later Added(name) is a replace.
 //       Rejected(f, r)  nothing to do: poll() already logged it; the previous version of the
 //                       file (if any) stays live.
-//  3. A new instance starts with empty state: the factory should call on_assign() for the
-//     streams currently assigned, exactly as after a rebalance.
+//  3. A new instance starts with empty state (until a hand-over fills it): the factory should
+//     call on_assign() for the streams currently assigned, exactly as after a rebalance.
 //
 // Threading: PluginLibrary, PluginRef and iots_plugins_describe_json are thread-safe. One
 // PluginDirectory, PluginInstance or LiveInstances is used by one thread at a time.
