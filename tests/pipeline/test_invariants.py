@@ -3,9 +3,21 @@ graceful stop and restart, SIGKILL and restart, a second member joining (or leav
 replacement of each stage plugin, while input keeps arriving. Checked against the independent
 model (reference.py): every (sensor, window) emitted once and complete (after a SIGKILL a window
 may repeat, identically), aggregate sample counts summing to the readings and one alert per hot
-reading (exactly, when no member was killed). IOTSTREAM_INVARIANTS_SEED picks another sequence."""
+reading (exactly, when no member was killed). IOTSTREAM_INVARIANTS_SEED picks another sequence.
+
+Two runs: every operation (SIGKILL included, so windows may repeat identically and counts are
+at least the readings), and every operation but SIGKILL, where windows, aggregate counts and
+alerts must be exact. Each waits only on conditions with timeouts; a run takes about a minute.
+
+A member is stopped or killed only once it has had its first assignment: librdkafka 2.0.2
+(Debian 12) aborts in rd_kafka_sticky_assignor_state_destroy (assertion `assignor_state')
+when a cooperative-sticky consumer is closed between its JoinGroup and its first SyncGroup
+(librdkafka issue 4312, fixed in 2.3.0); seed 1 hit it when the test stopped a member that had
+only just joined."""
 import os
 import random
+
+import pytest
 
 from conftest import Broker, HostProcess, consume_all, readings
 from correctness import (T0, assert_aggregates_and_alerts, assert_windows, fast_config, host_args, model,
@@ -30,7 +42,11 @@ class Group:
         self.killed = False
 
     def start(self):
-        return HostProcess(*self.args, plugins=self.folder)
+        member = HostProcess(*self.args, plugins=self.folder)
+        # Its first assignment (possibly of no partition) ends its first join: see the module
+        # docstring for why a member is never stopped before that.
+        member.wait_log(lambda line: "assigned" in line and "partition(s)" in line, timeout=90)
+        return member
 
     def consumed(self):
         return sum(m.consumed for m in self.members)
@@ -63,10 +79,12 @@ class Group:
             assert member.stop() == 0, member.output()
 
 
-def test_random_operations_keep_windows_whole_and_readings_counted_once(tmp_path):
+@pytest.mark.parametrize("with_kill", [True, False], ids=["with_sigkill", "graceful_only"])
+def test_random_operations_keep_windows_whole_and_readings_counted_once(tmp_path, with_kill):
     rng = random.Random(SEED)
+    kinds = OPERATIONS if with_kill else [op for op in OPERATIONS if op != "kill_restart"]
     # Every kind of operation once, in a seeded order, plus a few more drawn at random.
-    operations = rng.sample(OPERATIONS, len(OPERATIONS)) + [rng.choice(OPERATIONS) for _ in range(EXTRA_STEPS)]
+    operations = rng.sample(kinds, len(kinds)) + [rng.choice(kinds) for _ in range(EXTRA_STEPS)]
     broker = Broker(tmp_path, partitions=4)
     try:
         group = Group(tmp_path, broker, private_plugin_dir(tmp_path))
