@@ -68,22 +68,25 @@ bench 1
 bench 100
 
 # $1: QoS of the devices' messages (the gateway subscribes at QoS 1, so QoS 1 messages are
-# acknowledged after acceptance). Accepted readings/s over the devices' run, from the gateway.
+# acknowledged after acceptance); $2: readings per message (a JSON array when > 1). Accepted
+# readings/s over the devices' run, from the gateway.
 bench_mqtt() {
   local before after messages_before messages_after
   before=$(accepted)
   messages_before=$(mqtt_stat messages)
-  "$build/host_example/iotstream-host" devices --via mqtt --mqtt "$mqtt" --mqtt-qos "$1" --rate 0 \
+  "$build/host_example/iotstream-host" devices --via mqtt --mqtt "$mqtt" --mqtt-qos "$1" --batch "$2" --rate 0 \
     --duration "$seconds" --sensors 1000 --threads 2 --summary-json "$work/devices.json" > "$work/devices.log" 2>&1 \
     || { cat "$work/devices.log" >&2; exit 1; }
   after=$(accepted)
   messages_after=$(mqtt_stat messages)
   [ "$after" -gt "$before" ] || { echo "bench-gateway: no MQTT reading was accepted" >&2; exit 1; }
-  printf '| MQTT QoS %s, 1 reading/message | %s | %s | - | - |\n' "$1" \
+  printf '| MQTT QoS %s, %s reading(s)/message | %s | %s | - | - |\n' "$1" "$2" \
     "$(( (messages_after - messages_before) / seconds ))" "$(( (after - before) / seconds ))"
   # What the broker still holds drains before the next case.
   local last=-1 now
   for _ in $(seq 60); do now=$(mqtt_stat messages); [ "$now" = "$last" ] && break; last=$now; sleep 1; done
 }
-bench_mqtt 0
-bench_mqtt 1
+bench_mqtt 0 1
+bench_mqtt 1 1
+bench_mqtt 0 10
+bench_mqtt 1 10

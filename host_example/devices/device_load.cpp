@@ -179,20 +179,26 @@ void DeviceLoad::run_mqtt(int index) {
     mosquitto_publish_callback_set(mosq, on_publish);
     if (int rc = mosquitto_connect(mosq, host.c_str(), port, 30); rc != MOSQ_ERR_SUCCESS)
         throw std::runtime_error("devices: MQTT " + options_.mqtt_broker + ": " + mosquitto_strerror(rc));
-    if (mosquitto_loop_start(mosq) != MOSQ_ERR_SUCCESS) throw std::runtime_error("devices: no MQTT network thread");
+    // No network thread: this thread publishes (libmosquitto then writes each message at once,
+    // without waking a loop thread through its socket pair) and runs the loop itself for the
+    // acknowledgements, every 64 messages and whenever it waits.
+    auto loop = [&](int timeout_ms) {
+        const int rc = mosquitto_loop(mosq, timeout_ms, 1000);
+        if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST) mosquitto_reconnect(mosq);
+    };
 
     Readings readings(options_.seed * 1000003 + static_cast<uint64_t>(index), options_.anomaly_share);
     Pacer pacer(options_.rate / options_.connections, started_);
     std::string payload, sensor, topic;
     uint64_t sequence = static_cast<uint64_t>(index), mine = 0;
+    uint64_t my_messages = 0;
     constexpr int64_t kMaxOutstanding = 5000;  // messages libmosquitto holds for us, at most
     for (;;) {
         const uint64_t n = claim(static_cast<uint64_t>(options_.batch));
         if (n == 0) break;
         next_message(readings, n, sequence, options_, sensor, payload, stats_.anomalous);
         topic = options_.topic_prefix + sensor + "/readings";
-        while (connection.outstanding.load(std::memory_order_relaxed) >= kMaxOutstanding && !stop_)
-            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        while (connection.outstanding.load(std::memory_order_relaxed) >= kMaxOutstanding && !stop_) loop(10);
         connection.batch = static_cast<int>(n);  // the last message may be shorter
         connection.outstanding.fetch_add(1, std::memory_order_relaxed);
         const int rc = mosquitto_publish(mosq, nullptr, topic.c_str(), static_cast<int>(payload.size()),
@@ -205,15 +211,14 @@ void DeviceLoad::run_mqtt(int index) {
         stats_.sent.fetch_add(n, std::memory_order_relaxed);
         stats_.messages.fetch_add(1, std::memory_order_relaxed);
         mine += n;
+        if (++my_messages % 64 == 0) loop(0);
         pacer.wait(mine);
     }
     const auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (connection.outstanding.load() > 0 && Clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    while (connection.outstanding.load() > 0 && Clock::now() < deadline) loop(5);
     const int64_t lost = connection.outstanding.load();
     if (lost > 0) stats_.failed.fetch_add(static_cast<uint64_t>(lost) * options_.batch, std::memory_order_relaxed);
     mosquitto_disconnect(mosq);
-    mosquitto_loop_stop(mosq, false);
 }
 
 void DeviceLoad::run_http(int index) {
