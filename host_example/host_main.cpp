@@ -636,6 +636,8 @@ int command_run(const Options &o) {
             d.mqtt_broker = gateway->mqtt_broker();
             d.http_url = gateway->url();
             d.token = via_token;
+            // Devices publish only once the gateway listens: MQTT drops what no one subscribes to.
+            if (!gateway->wait_mqtt_subscribed(30000)) die("the gateway's MQTT subscription was not granted within 30 s");
             try {
                 devices = std::make_unique<iotstream_host::devices::DeviceLoad>(d);
             } catch (const std::runtime_error &e) {

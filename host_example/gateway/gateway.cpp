@@ -117,6 +117,8 @@ void Gateway::stop() {
 
 std::string Gateway::mqtt_broker() const { return mqtt_ ? mqtt_->broker() : std::string(); }
 
+bool Gateway::wait_mqtt_subscribed(int timeout_ms) const { return !mqtt_ || mqtt_->wait_subscribed(timeout_ms); }
+
 std::string Gateway::url() const {
     const bool v6 = host_.find(':') != std::string::npos;
     return "http://" + (v6 ? "[" + host_ + "]" : host_) + ":" + std::to_string(server_->port());

@@ -55,6 +55,8 @@ public:
     std::string url() const;
     // The MQTT broker the gateway subscribes to ("" when none; ours with --mqtt start).
     std::string mqtt_broker() const;
+    // Whether the MQTT subscription is granted within timeout_ms (true without MQTT).
+    bool wait_mqtt_subscribed(int timeout_ms) const;
     // {"http": {...server and response counters}, "ingest": {...the core's counters},
     //  "mqtt": {...subscriber counters, when subscribed}}
     nlohmann::json stats() const;

@@ -313,6 +313,15 @@ void MqttIngest::stop() {
     mosquitto_property_free_all(&properties);
 }
 
+bool MqttIngest::wait_subscribed(int timeout_ms) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (counters_.subscribed.load() < options_.clients) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+}
+
 Json MqttIngest::stats() const {
     const MqttCounters &c = counters_;
     return {{"broker", broker_},

@@ -87,6 +87,9 @@ public:
     // {"broker", "topic", "qos", "clients", "connected", "messages", "received", "accepted", ...}
     nlohmann::json stats() const;
     const std::string &broker() const { return broker_; }
+    // Waits until every client's subscription is granted (messages published before that reach
+    // no one); false after timeout_ms.
+    bool wait_subscribed(int timeout_ms) const;
 
     // libmosquitto's callbacks, on the network threads (public for them).
     struct Client;  // mqtt_ingest.cpp
