@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -68,6 +69,8 @@ MosquittoProcess::MosquittoProcess() {
     char pattern[] = "/tmp/iotstream-mosquitto-XXXXXX";
     if (!mkdtemp(pattern)) throw std::runtime_error("mqtt: cannot make a folder for mosquitto's config");
     dir_ = pattern;
+    const passwd *account = getpwuid(geteuid());
+    const std::string user = account && account->pw_name ? account->pw_name : "mosquitto";
     std::string log;
     for (int attempt = 0; attempt < 3 && pid_ < 0; ++attempt) {
         port_ = free_port();
@@ -79,8 +82,10 @@ MosquittoProcess::MosquittoProcess() {
                               << "persistence false\n"
                               << "max_queued_messages 1000000\n"
                               << "max_inflight_messages 100\n"
-                              << "log_dest stderr\n";  // into our log file: as root mosquitto
-                                                         // drops to user mosquitto before logging
+                              << "log_dest stderr\n"  // into our log file
+                              // Our own user: as root mosquitto would switch to user mosquitto,
+                              // which clears the parent-death signal that stops it with us.
+                              << "user " << user << "\n";
         const char *argv[] = {program.c_str(), "-c", config.c_str(), nullptr};
         const std::string log_path = dir_ + "/mosquitto.log";
         const pid_t pid = fork();
