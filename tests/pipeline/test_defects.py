@@ -401,6 +401,7 @@ def test_defect_11_survivors_take_a_killed_members_partitions_incrementally_and_
         for h in survivors:
             assert h.stop() == 0, h.output()
         report = f"takeover took {took:.1f}s (session timeout {session_ms} ms); survivors' rebalance log: {events}"
+        print(report)  # the measured number (pytest -s, or the ctest log on failure)
         assert not any("revoked" in line and "revoked 0 " not in line for e in events for line in e), report
         assert took <= session_ms / 1000 + 15, report
     finally:

@@ -70,6 +70,9 @@ KafkaProperties consumer_defaults() {
     };
 }
 
+// Kafka protocol request types (ApiKey) the group membership is followed by.
+constexpr int16_t kApiJoinGroup = 11;
+
 int remaining_ms(std::chrono::steady_clock::time_point deadline) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     return static_cast<int>(std::max<int64_t>(0, left.count()));
@@ -103,12 +106,23 @@ Consumer::Consumer(const Json &config, Hooks hooks) : hooks_(std::move(hooks)) {
     KafkaProperties defaults = consumer_defaults();
     defaults["auto.offset.reset"] = offset_reset;
     if (auto it = overrides.find("auto.offset.reset"); it != overrides.end()) offset_reset = it->second;
+    if (auto it = overrides.find("partition.assignment.strategy"); it != overrides.end())
+        cooperative_ = it->second == "cooperative-sticky";
     reset_to_earliest_ = offset_reset == "earliest" || offset_reset == "smallest" || offset_reset == "beginning";
     overrides["group.id"] = group_id;  // the documented key wins over a "kafka" group.id
     rd_kafka_conf_t *conf = make_kafka_conf(defaults, overrides);
     install_kafka_logging(conf);
     rd_kafka_conf_set_opaque(conf, this);
     rd_kafka_conf_set_rebalance_cb(conf, &Consumer::rebalance_trampoline);
+    // Sees this member's JoinGroup requests leave (group_rebalancing()).
+    group_watch_ = new GroupWatch;
+    if (rd_kafka_resp_err_t err =
+            rd_kafka_conf_interceptor_add_on_new(conf, "iotstream-group", &Consumer::on_new_client, group_watch_)) {
+        rd_kafka_conf_destroy(conf);
+        delete group_watch_;
+        throw Error(IOTS_ERR_KAFKA, std::string("consumer config: adding the group interceptor failed: ") +
+                                        rd_kafka_err2str(err));
+    }
     // Results of commits sent without waiting (commit(points, false)): failures are logged; the
     // next commit supersedes them. Served on the polling thread.
     rd_kafka_conf_set_offset_commit_cb(
@@ -120,9 +134,14 @@ Consumer::Consumer(const Json &config, Hooks hooks) : hooks_(std::move(hooks)) {
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (rk == nullptr) {
         rd_kafka_conf_destroy(conf);
+        if (!group_watch_->attached) delete group_watch_;  // else the failed client's on_destroy has it
         throw Error(IOTS_ERR_CONFIG, std::string("consumer config: ") + errstr);
     }
     rk_ = std::shared_ptr<rd_kafka_t>(rk, [](rd_kafka_t *handle) { rd_kafka_destroy(handle); });
+    if (!group_watch_->attached) {  // librdkafka logged why; commits are then never deferred
+        unattached_watch_.reset(group_watch_);
+        logger("consumer")->warn("the group interceptor was not added: commits are not held during rebalances");
+    }
     // Errors and logs go to the consumer queue too, so poll() serves everything on one thread.
     rd_kafka_poll_set_consumer(rk);
     consumer_queue_ = rd_kafka_queue_get_consumer(rk);
@@ -162,6 +181,28 @@ void Consumer::subscribe(const std::vector<std::string> &topics) {
     if (err) throw Error(IOTS_ERR_KAFKA, std::string("subscribe failed: ") + rd_kafka_err2str(err));
 }
 
+rd_kafka_resp_err_t Consumer::on_new_client(rd_kafka_t *rk, const rd_kafka_conf_t *, void *opaque, char *, size_t) {
+    auto *watch = static_cast<GroupWatch *>(opaque);
+    if (watch->attached) return RD_KAFKA_RESP_ERR__CONFLICT;  // one client per watch
+    // On a librdkafka broker thread: nothing here may call librdkafka or block.
+    auto on_request_sent = [](rd_kafka_t *, int, const char *, int32_t, int16_t api_key, int16_t, int32_t, size_t,
+                              void *ic_opaque) {
+        if (api_key == kApiJoinGroup)
+            static_cast<GroupWatch *>(ic_opaque)->rejoining.store(true, std::memory_order_release);
+        return RD_KAFKA_RESP_ERR_NO_ERROR;
+    };
+    auto on_destroy = [](rd_kafka_t *, void *ic_opaque) {
+        delete static_cast<GroupWatch *>(ic_opaque);
+        return RD_KAFKA_RESP_ERR_NO_ERROR;
+    };
+    if (rd_kafka_resp_err_t err = rd_kafka_interceptor_add_on_request_sent(rk, "iotstream-group", on_request_sent, watch))
+        return err;
+    if (rd_kafka_resp_err_t err = rd_kafka_interceptor_add_on_destroy(rk, "iotstream-group", on_destroy, watch))
+        return err;
+    watch->attached = true;
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 void Consumer::rebalance_trampoline(rd_kafka_t *, rd_kafka_resp_err_t err,
                                     rd_kafka_topic_partition_list_t *partitions, void *opaque) {
     static_cast<Consumer *>(opaque)->on_rebalance(err, partitions);
@@ -170,7 +211,11 @@ void Consumer::rebalance_trampoline(rd_kafka_t *, rd_kafka_resp_err_t err,
 void Consumer::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *partitions) {
     static const auto log = logger("consumer");
     rd_kafka_t *rk = rk_.get();
-    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    // NULL while the client is closing (seen inside rd_kafka_consumer_close): the protocol is
+    // then the one of the last rebalance.
+    if (const char *protocol = rd_kafka_rebalance_protocol(rk); protocol != nullptr)
+        cooperative_ = std::strcmp(protocol, "COOPERATIVE") == 0;
+    const bool cooperative = cooperative_;
     // Nothing may unwind through librdkafka's C frames: hooks' exceptions are kept for poll().
     auto run_hook = [&](const std::function<void(const TopicPartitions &)> &hook, const TopicPartitions &parts) {
         if (!hook) return;
@@ -181,6 +226,12 @@ void Consumer::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
         }
     };
     TopicPartitions parts = to_pairs(partitions);
+    // The join is over once the coordinator's answer reaches us as an assignment (or, in the
+    // cooperative protocol, a revoke after the sync); a revoke of a lost assignment comes
+    // before this member rejoins, and the flag stays as it is.
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ||
+        (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && cooperative && !rd_kafka_assignment_lost(rk)))
+        group_watch_->rejoining.store(false, std::memory_order_release);
     try {
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
             if (cooperative) {
@@ -304,10 +355,11 @@ TopicPartitions Consumer::assignment() const {
     return to_pairs(list);
 }
 
-void Consumer::commit(const std::vector<CommitPoint> &points, bool wait) {
+bool Consumer::commit(const std::vector<CommitPoint> &points, bool wait) {
     static const auto log = logger("consumer");
     require_open();
-    if (points.empty()) return;
+    if (points.empty()) return true;
+    if (!wait && group_rebalancing()) return false;  // would cost the whole assignment; see the header
     TopicPartitions owned_list = assignment();
     std::set<PartitionKey> owned(owned_list.begin(), owned_list.end());
     auto list = new_list(points.size());
@@ -330,7 +382,7 @@ void Consumer::commit(const std::vector<CommitPoint> &points, bool wait) {
             tp->metadata_size = point.metadata.size();
         }
     }
-    if (list->cnt == 0) return;
+    if (list->cnt == 0) return true;
     rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list.get(), wait ? 0 : 1);
     if (wait)
         check_partitions(err, list.get(), "commit");
@@ -351,6 +403,7 @@ void Consumer::commit(const std::vector<CommitPoint> &points, bool wait) {
     }
     committed_.fetch_add(covered, std::memory_order_relaxed);
     commits_.fetch_add(1, std::memory_order_relaxed);
+    return true;
 }
 
 void Consumer::commit_records(std::span<const MessagePtr> records) {

@@ -69,8 +69,18 @@ public:
     // (and logged). Throws Error(IOTS_ERR_KAFKA) when the commit fails.
     // With wait=false the commit is sent without waiting for the broker's answer (requests to the
     // coordinator stay in order, so a later commit always lands after an earlier one); a failure
-    // is logged by librdkafka's commit callback and the next commit supersedes it.
-    void commit(const std::vector<CommitPoint> &points, bool wait = true);
+    // is logged by librdkafka's commit callback and the next commit supersedes it. While this
+    // member is rejoining the group (group_rebalancing()) a commit with wait=false is not sent
+    // and false is returned: the caller's next commit supersedes it. Returns true otherwise.
+    bool commit(const std::vector<CommitPoint> &points, bool wait = true);
+    // True from the moment this member sends a JoinGroup until the rebalance callback that ends
+    // that join (an assignment, or a cooperative revoke after the sync). An OffsetCommit sent in
+    // that time is queued behind the JoinGroup at the coordinator (which answers a join only when
+    // the group's rebalance completes) and then carries the old generation: the broker answers
+    // ILLEGAL_GENERATION and librdkafka 2.0.2 drops this member's whole assignment as lost
+    // (librdkafka issue #4059, fixed in 2.10), so a survivor lost its own partitions and the
+    // group rebalanced again and again (issue 12, defect 11). Thread-safe.
+    bool group_rebalancing() const { return group_watch_->rejoining.load(std::memory_order_acquire); }
     // Commits, for every partition in `records`, the offset after its last record there.
     void commit_records(std::span<const MessagePtr> records);
     // Committed offsets (-1 none) and metadata of `parts`.
@@ -107,6 +117,14 @@ private:
     };
     using PartitionKey = std::pair<std::string, int32_t>;
 
+    // What librdkafka's broker threads tell about this member's group requests. Owned by the
+    // client handle (freed by its on_destroy interceptor), which may outlive the Consumer.
+    struct GroupWatch {
+        std::atomic<bool> rejoining{false};
+        bool attached = false;  // the interceptors were added to a client
+    };
+    static rd_kafka_resp_err_t on_new_client(rd_kafka_t *rk, const rd_kafka_conf_t *conf, void *opaque,
+                                             char *errstr, size_t errstr_size);
     static void rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                      rd_kafka_topic_partition_list_t *partitions, void *opaque);
     void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *partitions);
@@ -118,6 +136,7 @@ private:
     Hooks hooks_;
     bool closed_ = false;
     bool paused_ = false;
+    bool cooperative_ = true;  // the rebalance protocol (the default strategy is cooperative-sticky)
     bool reset_to_earliest_ = true;  // where an uncommitted partition starts: low or high watermark
     std::exception_ptr hook_error_;            // thrown by a hook inside librdkafka; rethrown by poll()
     std::vector<MessagePtr> *collecting_ = nullptr;  // the batch poll() is filling, if any
@@ -125,6 +144,8 @@ private:
     mutable std::mutex state_mutex_;
     std::map<PartitionKey, PartitionState> partitions_;
 
+    GroupWatch *group_watch_ = nullptr;  // owned by rk_ (or by unattached_watch_)
+    std::unique_ptr<GroupWatch> unattached_watch_;
     std::atomic<uint64_t> consumed_{0}, committed_{0}, commits_{0}, redelivered_{0}, bytes_{0}, rebalances_{0};
 };
 

@@ -65,9 +65,13 @@ void Pipeline::commit_durable_epochs() {
             // owner, which at-least-once allows. The next epoch's commit supersedes this one.
             try {
                 // Between batches the commit is not waited for (a round trip would stall the
-                // processing thread); on revoke and at the end it is (drain_and_commit).
-                consumer_->commit(epoch->points, /*wait=*/draining_);
-                counters_.commits.fetch_add(1, std::memory_order_relaxed);
+                // processing thread); on revoke and at the end it is (drain_and_commit). While
+                // this member rejoins the group it is not sent at all (it would cost the whole
+                // assignment, Consumer::group_rebalancing()); the next epoch's supersedes it.
+                if (consumer_->commit(epoch->points, /*wait=*/draining_))
+                    counters_.commits.fetch_add(1, std::memory_order_relaxed);
+                else
+                    counters_.commits_deferred.fetch_add(1, std::memory_order_relaxed);
             } catch (const Error &e) {
                 counters_.commit_failures.fetch_add(1, std::memory_order_relaxed);
                 logger("pipeline")->warn("commit skipped: {}", e.what());

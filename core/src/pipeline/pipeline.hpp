@@ -46,6 +46,8 @@ struct PipelineCounters {
     std::atomic<uint64_t> outputs_refused{0}, outputs_retried{0};
     std::atomic<uint64_t> outputs_dead_lettered{0}, dead_letters_truncated{0};
     std::atomic<uint64_t> batches{0}, commits{0}, commit_failures{0}, committed_epochs{0}, plugin_swaps{0};
+    // Commits not sent while this member rejoined the group (a later one supersedes each).
+    std::atomic<uint64_t> commits_deferred{0};
     std::atomic<uint64_t> bytes_consumed{0};
     std::atomic<uint64_t> skipped_before_start{0};  // bounded runs from a time: older records read, not processed
     // Replays after a restore: records read again that the previous owner had decoded, and the

@@ -22,6 +22,7 @@ Json Pipeline::stats() const {
                      {"outputs_skipped", counters_.replay_outputs_skipped.load()}};
     out["commits"] = counters_.commits.load();
     out["commit_failures"] = counters_.commit_failures.load();
+    out["commits_deferred"] = counters_.commits_deferred.load();
     out["plugin_swaps"] = counters_.plugin_swaps.load();
     uint64_t decode_rejected = counters_.decode_rejected.load();
     uint64_t stage_dead_lettered = counters_.stage_dead_lettered.load();
