@@ -481,3 +481,87 @@ TEST(Decoder, DeeplyNestedUnknownValuesAreRefusedNotRecursedForever) {
     Outcome outcome = decode_one(deep);
     EXPECT_EQ(outcome.reason, "not_json");
 }
+
+// Hostile-input bounds (issue 12): stages keep state per sensor, so an id's length is capped
+// (default 256 bytes, after unescaping) and a longer one is refused as sensor_id_too_long.
+TEST(Decoder, SensorIdsOverTheCapAreRefusedAsTooLong) {
+    auto reading = [](const std::string &id) {
+        return R"({"sensor_id": ")" + id + R"(", "timestamp": 0, "data": )"
+               R"({"temperature": 1, "humidity": 2, "pressure": 3}})";
+    };
+    EXPECT_EQ(DecoderSchema::defaults().max_sensor_id_bytes, 256u);
+    EXPECT_EQ(decode_one(reading(std::string(256, 'a'))).reason, "");
+    Outcome over = decode_one(reading(std::string(257, 'a')));
+    EXPECT_EQ(over.reason, "sensor_id_too_long");
+    EXPECT_NE(over.detail.find("257 bytes"), std::string::npos) << over.detail;
+    EXPECT_NE(over.detail.find("max_sensor_id_bytes (256)"), std::string::npos) << over.detail;
+    // Counted after unescaping: 128 escapes of 6 bytes are 128 bytes; 257 are over.
+    std::string escaped;
+    for (int i = 0; i < 128; ++i) escaped += "\\u0041";
+    EXPECT_EQ(decode_one(reading(escaped)).reason, "");
+    EXPECT_EQ(decode_one(reading(escaped + escaped + "\\u0041")).reason, "sensor_id_too_long");
+    // Multi-byte UTF-8 counts in bytes: 86 three-byte characters are 258 bytes.
+    std::string wide;
+    for (int i = 0; i < 86; ++i) wide += "\xE2\x82\xAC";
+    EXPECT_EQ(decode_one(reading(wide)).reason, "sensor_id_too_long");
+    // Malformed JSON later in the record still wins, as for every other problem.
+    EXPECT_EQ(decode_one(R"({"sensor_id": ")" + std::string(300, 'a') + R"(", "timestamp": 0, "data": {)").reason,
+              "not_json");
+
+    // Configurable, and checked like every other decoder key.
+    Decoder small(DecoderSchema::from_json(Json::parse(R"({"max_sensor_id_bytes": 4})")));
+    EXPECT_EQ(decode_one(reading("abcd"), small).reason, "");
+    EXPECT_EQ(decode_one(reading("abcde"), small).reason, "sensor_id_too_long");
+    for (const char *bad : {R"({"max_sensor_id_bytes": 0})", R"({"max_sensor_id_bytes": 1.5})",
+                            R"({"max_sensor_id_bytes": "256"})"})
+        EXPECT_THROW(DecoderSchema::from_json(Json::parse(bad)), Error) << bad;
+    DecoderSchema zero = DecoderSchema::defaults();
+    zero.max_sensor_id_bytes = 0;
+    EXPECT_THROW(Decoder{zero}, Error);
+}
+
+TEST(Decoder, RefusedRowsMoveToTheRejectionsAndTheRestKeepTheirOrder) {
+    Decoder decoder(DecoderSchema::defaults());
+    std::vector<std::string> texts;
+    for (int i = 0; i < 6; ++i)
+        texts.push_back(R"({"sensor_id": "s)" + std::to_string(i) + R"(", "timestamp": )" + std::to_string(i) +
+                        R"(, "data": {"temperature": )" + std::to_string(i) + R"(, "humidity": 2, "pressure": 3}})");
+    texts[2] = "not json";
+    texts[4] = R"({"sensor_id": "s\u0034", "timestamp": 4, "data": {"temperature": 4, "humidity": 2, "pressure": 3}})";
+    Input input(texts);
+    DecodedBatch batch;
+    decoder.decode(input.records, batch);
+    ASSERT_EQ(batch.size(), 5u);  // rows: s0 s1 s3 s4 s5
+    std::vector<DecodedBatch::RowRefusal> refusals;
+    refusals.push_back({1, "too_many_sensors", "s1"});
+    refusals.push_back({2, "too_many_sensors", "s3"});
+    batch.refuse_rows(std::move(refusals));
+    ASSERT_EQ(batch.size(), 3u);
+    EXPECT_EQ(batch.input_count(), 6u);
+    const auto &v = batch.view();
+    const char *ids[] = {"s0", "s4", "s5"};
+    const uint32_t inputs[] = {0, 4, 5};
+    for (uint32_t row = 0; row < 3; ++row) {
+        EXPECT_EQ(str(v.sensor_ids[row]), ids[row]);
+        EXPECT_EQ(batch.input_indices()[row], inputs[row]);
+        EXPECT_EQ(v.offsets[row], 1000 + inputs[row]);
+        EXPECT_EQ(v.fields[0][row], static_cast<double>(inputs[row]));
+        EXPECT_EQ(v.event_time_ms[row], static_cast<int64_t>(inputs[row]));
+        EXPECT_EQ(v.payloads[row].data, input.payloads[inputs[row]].data());
+    }
+    ASSERT_EQ(batch.rejections().size(), 3u);
+    EXPECT_EQ(batch.rejections()[0].reason, "not_json");
+    EXPECT_EQ(batch.rejections()[1].input_index, 1u);
+    EXPECT_EQ(batch.rejections()[1].reason, "too_many_sensors");
+    EXPECT_EQ(batch.rejections()[2].input_index, 3u);
+    EXPECT_EQ(batch.rejections()[2].detail, "s3");
+    // Rows must be ascending rows of the batch; a bad list changes nothing.
+    std::vector<DecodedBatch::RowRefusal> bad;
+    bad.push_back({2, "x", ""});
+    bad.push_back({1, "x", ""});
+    EXPECT_THROW(batch.refuse_rows(std::move(bad)), Error);
+    std::vector<DecodedBatch::RowRefusal> outside;
+    outside.push_back({3, "x", ""});
+    EXPECT_THROW(batch.refuse_rows(std::move(outside)), Error);
+    EXPECT_EQ(batch.size(), 3u);
+}

@@ -20,6 +20,7 @@ def test_every_bad_record_is_dead_lettered_with_its_reason(broker, tmp_path):
         "missing_field": envelope("s1", t, {k: v for k, v in GOOD.items() if k != "temperature"}),
         "non_finite": envelope("s1", t, dict(GOOD, temperature=float("nan"))),  # Python writes NaN
         "too_large": envelope("s1", t, dict(GOOD, note="x" * 70000)),
+        "sensor_id_too_long": envelope("s" * 257, t, GOOD),  # over decoder.max_sensor_id_bytes (256)
     }
     assert "NaN" in bad["non_finite"]
     records = [("s1", envelope("s1", t, GOOD))]

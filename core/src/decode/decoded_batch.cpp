@@ -20,6 +20,35 @@ void DecodedBatch::clear() noexcept {
     view_.count = 0;
 }
 
+void DecodedBatch::refuse_rows(std::vector<RowRefusal> &&rows) {
+    if (rows.empty()) return;
+    const uint32_t count = view_.count;
+    for (size_t i = 0; i < rows.size(); ++i)
+        if (rows[i].row >= count || (i > 0 && rows[i].row <= rows[i - 1].row))
+            throw Error(IOTS_ERR_INVALID_ARG, "refuse_rows: rows must be ascending rows of the batch");
+    size_t next = 0;  // the next refusal
+    uint32_t kept = 0;
+    for (uint32_t row = 0; row < count; ++row) {
+        if (next < rows.size() && rows[next].row == row) {
+            RowRefusal &refusal = rows[next++];
+            rejections_.push_back(Rejection{input_indices_[row], refusal.reason, std::move(refusal.detail)});
+            continue;
+        }
+        if (kept != row) {
+            for (auto &column : field_columns_) column[kept] = column[row];
+            sensor_ids_[kept] = sensor_ids_[row];  // pointers since publish_view()
+            event_time_ms_[kept] = event_time_ms_[row];
+            streams_[kept] = streams_[row];
+            offsets_[kept] = offsets_[row];
+            payloads_[kept] = payloads_[row];
+            anomaly_bits_[kept] = anomaly_bits_[row];
+            input_indices_[kept] = input_indices_[row];
+        }
+        ++kept;
+    }
+    view_.count = kept;
+}
+
 void DecodedBatch::reserve_rows(size_t rows, size_t field_count) {
     rows = std::max<size_t>(rows, 1);
     if (field_columns_.size() != field_count) field_columns_.resize(field_count);

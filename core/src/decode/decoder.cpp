@@ -54,6 +54,7 @@ private:
                 std::string detail);
 
     size_t max_record_bytes_;
+    size_t max_sensor_id_bytes_;
     size_t buffer_capacity_;
     std::unique_ptr<char[]> buffer_;  // one record plus SIMDJSON_PADDING, reused
     od::parser parser_;
@@ -80,6 +81,7 @@ private:
 
 Decoder::Impl::Impl(const DecoderSchema &schema)
     : max_record_bytes_(schema.max_record_bytes),
+      max_sensor_id_bytes_(schema.max_sensor_id_bytes),
       buffer_capacity_(schema.max_record_bytes + simdjson::SIMDJSON_PADDING),
       buffer_(new char[buffer_capacity_]()),
       parser_(schema.max_record_bytes) {
@@ -88,6 +90,8 @@ Decoder::Impl::Impl(const DecoderSchema &schema)
         throw Error(IOTS_ERR_INVALID_ARG, "decoder schema: 'required' must have one flag per field");
     if (schema.max_record_bytes == 0)
         throw Error(IOTS_ERR_INVALID_ARG, "decoder schema: max_record_bytes must be positive");
+    if (schema.max_sensor_id_bytes == 0)
+        throw Error(IOTS_ERR_INVALID_ARG, "decoder schema: max_sensor_id_bytes must be positive");
     for (const auto &path : schema.fields)
         if (!DecoderSchema::valid_path(path))
             throw Error(IOTS_ERR_INVALID_ARG, "decoder schema: invalid field path \"" + path + "\"");
@@ -187,6 +191,13 @@ error_code Decoder::Impl::read_sensor_id(od::value &value) {
         if (text.empty()) {
             have_sensor_id_ = false;
             note(reject_reason::missing_sensor_id, "sensor_id is an empty string");
+            return simdjson::SUCCESS;
+        }
+        if (text.size() > max_sensor_id_bytes_) {
+            have_sensor_id_ = false;
+            note(reject_reason::sensor_id_too_long,
+                 "sensor_id is " + std::to_string(text.size()) + " bytes, over decoder.max_sensor_id_bytes (" +
+                     std::to_string(max_sensor_id_bytes_) + ")");
             return simdjson::SUCCESS;
         }
         sensor_id_ = text;

@@ -29,11 +29,15 @@ struct DecoderSchema {
     std::vector<std::string> fields;  // dotted paths under "data", e.g. "location.lat"
     std::vector<bool> required;       // required[f]: absence of fields[f] rejects the record
     size_t max_record_bytes = 65536;
+    // A longer sensor_id (in bytes, after unescaping) is refused as sensor_id_too_long: stages
+    // keep state per sensor, so unbounded ids would let input exhaust memory.
+    size_t max_sensor_id_bytes = 256;
 
     // The seed's readings: temperature, humidity, pressure (required), battery_level,
     // location.lat, location.lon.
     static DecoderSchema defaults();
-    // Reads {"fields": [...], "required": [...], "max_record_bytes": n}; unknown keys, bad
+    // Reads {"fields": [...], "required": [...], "max_record_bytes": n, "max_sensor_id_bytes":
+    // n}; unknown keys, bad
     // paths, duplicates, a path that is also another's prefix, or a required name that is not
     // a field throw Error(IOTS_ERR_CONFIG) naming the key. When "fields" is given without
     // "required", the default required fields that are among "fields" stay required.
@@ -62,9 +66,10 @@ inline constexpr std::string_view too_large = "too_large";
 // object: JSON leaves the meaning open and parsers disagree (first wins, last wins), so the
 // record is refused rather than read one way here and another way by a consumer.
 inline constexpr std::string_view duplicate_key = "duplicate_key";
-inline constexpr std::array<std::string_view, 9> all = {
+inline constexpr std::string_view sensor_id_too_long = "sensor_id_too_long";
+inline constexpr std::array<std::string_view, 10> all = {
     not_json, missing_sensor_id, missing_timestamp, bad_timestamp,
-    missing_field, wrong_type, non_finite, too_large, duplicate_key};
+    missing_field, wrong_type, non_finite, too_large, duplicate_key, sensor_id_too_long};
 }  // namespace reject_reason
 
 // One consumed record. `data` is borrowed: it must stay valid as long as the DecodedBatch
@@ -108,6 +113,17 @@ public:
         return {input_indices_.data(), view_.count};
     }
     std::span<const Rejection> rejections() const noexcept { return rejections_; }
+
+    // Checks made after decoding (the pipeline's open-sensor limit): moves the given rows out of
+    // the batch into rejections() (input index, reason, detail), keeping the other rows in
+    // order; input_count() is unchanged. `rows` must be ascending, each a row of this batch.
+    // Call before anything set anomaly bits.
+    struct RowRefusal {
+        uint32_t row;
+        std::string_view reason;  // static storage
+        std::string detail;
+    };
+    void refuse_rows(std::vector<RowRefusal> &&rows);
 
 private:
     friend class Decoder;

@@ -97,6 +97,8 @@ DecoderSchema DecoderSchema::from_json(const Json &object, const std::string &wh
 
     schema.max_record_bytes = static_cast<size_t>(
         reader.get_int("max_record_bytes", 65536, 64, int64_t{1} << 26));
+    schema.max_sensor_id_bytes = static_cast<size_t>(
+        reader.get_int("max_sensor_id_bytes", 256, 1, int64_t{1} << 26));
     reader.finish();
     return schema;
 }

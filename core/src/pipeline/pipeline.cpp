@@ -210,6 +210,7 @@ void Pipeline::process_batch(std::vector<MessagePtr> &messages) {
     counters_.replayed.fetch_add(replayed, std::memory_order_relaxed);
 
     decoder_->decode(raw_, batch_);
+    if (config_.max_open_sensors_per_partition > 0 && batch_.size() > 0) limit_open_sensors();
     for (const Rejection &rejection : batch_.rejections()) {
         const RawRecord &record = raw_[rejection.input_index];
         if (replaying && record.offset < streams_[record.stream].read_through) {

@@ -98,7 +98,15 @@ private:
         std::map<std::string, int64_t, std::less<>> handled_before;
         int64_t read_through = -1;
         int64_t replay_end = -1;  // the largest of them; -1 once the replay is past them all
+        // The open-sensor limit (open_sensors.cpp): hash of each sensor id -> offset of its last
+        // reading, for sensors some stage may still hold state for.
+        std::unordered_map<uint64_t, int64_t> open_sensors;
+        uint64_t sensors_pruned_in = 0;  // the batch whose limit check last pruned the set
+        uint64_t sensors_refused = 0;    // since the last warning
+        std::chrono::steady_clock::time_point sensors_warned_at{};
     };
+    // Dead-letter reason of a reading over limits.max_open_sensors_per_partition.
+    static constexpr std::string_view kTooManySensors = "too_many_sensors";
 
     void build_clients();
     std::unique_ptr<PluginInstance> make_instance(const PluginRef &plugin);
@@ -122,6 +130,10 @@ private:
     // True when `stage` already handled (stream, offset) under the previous owner.
     bool replayed_for(std::string_view stage, uint32_t stream, int64_t offset) const;
     void run_stages(bool replaying);
+    // Moves readings of new sensors over the open-sensor limit out of batch_ into its rejections.
+    void limit_open_sensors();
+    // Forgets the sensors of stream `id` whose last reading no stage holds any more.
+    void release_closed_sensors(uint32_t id);
     std::vector<Consumer::CommitPoint> commit_points(const std::vector<uint32_t> &streams);
     void seal_epoch();
     void commit_durable_epochs();

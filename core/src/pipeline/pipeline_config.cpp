@@ -91,6 +91,8 @@ PipelineConfig PipelineConfig::from_json(const Json &document) {
     ConfigReader l(limits, "pipeline config: limits");
     c.dead_letter_max_bytes =
         l.get_int("dead_letter_max_bytes", -1, static_cast<int64_t>(kMinDeadLetterBytes), int64_t{1} << 30);
+    c.max_open_sensors_per_partition =
+        l.get_int("max_open_sensors_per_partition", c.max_open_sensors_per_partition, 0, int64_t{1} << 31);
     l.finish();
 
     Json stop = r.get_json("stop", Json::object());

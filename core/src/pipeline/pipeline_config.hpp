@@ -38,6 +38,9 @@ struct PipelineConfig {
     int64_t bounded_start_offset = -1;       // >= 0: start every partition at this offset
     // Limits (docs/pipeline.md, "Limits"). -1: half the producer's message.max.bytes, at most 512 KiB.
     int64_t dead_letter_max_bytes = -1;
+    // Distinct sensors with open state (held by a stage) per input partition; a reading of a new
+    // sensor over it is dead-lettered as too_many_sensors. 0: no limit.
+    int64_t max_open_sensors_per_partition = 200000;
     // What stop() does with open windows when its caller leaves it to the configuration
     // (IOTS_STOP_AS_CONFIGURED): false (default) leaves them to the partition's next owner.
     bool close_windows_on_stop = false;

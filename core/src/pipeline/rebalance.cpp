@@ -19,6 +19,7 @@ void Pipeline::on_assign(const TopicPartitions &parts) {
         Stream &stream = streams_[id];
         stream.assigned = true;
         stream.next_offset = -1;
+        stream.open_sensors = {};
         std::string metadata;
         for (const auto &point : committed)
             if (point.topic == topic && point.partition == partition) metadata = point.metadata;
@@ -50,6 +51,7 @@ void Pipeline::on_revoke(const TopicPartitions &parts) {
         for (const auto &instance : live_->instances()) instance->on_revoke(id);
         streams_[id].assigned = false;
         streams_[id].next_offset = -1;
+        streams_[id].open_sensors = {};
     }
     logger("pipeline")->info("revoked {} partition(s)", parts.size());
     if (failure) std::rethrow_exception(failure);
