@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "common/checked_int.hpp"
 #include "iotstream/iotstream.h"
 
 namespace {
@@ -61,22 +62,25 @@ int main(int argc, char **argv) {
             if (i + 1 >= argc) die(arg + " needs a value (see --help)");
             return argv[++i];
         };
+        // Integers through the core's one checked conversion (header-only): 1.5, 1e3 or
+        // 99999999999999999999 are refused by name, never truncated or clamped.
+        auto integer = [&](const std::string &text, int64_t min, int64_t max) {
+            int64_t result = 0;
+            std::string why;
+            if (!iotstream::checked_int_text(text, min, max, result, why)) die(arg + " " + why);
+            return result;
+        };
         if (arg == "--help" || arg == "-h") {
             usage(stdout);
             return 0;
         } else if (arg == "--brokers") {
-            std::string v = value();
-            char *end = nullptr;
-            long n = std::strtol(v.c_str(), &end, 10);
-            if (*end != '\0' || n < 1 || n > 16) die("--brokers must be 1..16, got '" + v + "'");
-            brokers = static_cast<int>(n);
+            brokers = static_cast<int>(integer(value(), 1, 16));
         } else if (arg == "--topic") {
             std::string v = value();
             size_t colon = v.rfind(':');
-            char *end = nullptr;
-            long parts = colon == std::string::npos ? 0 : std::strtol(v.c_str() + colon + 1, &end, 10);
-            if (colon == std::string::npos || colon == 0 || *end != '\0' || parts < 1)
+            if (colon == std::string::npos || colon == 0)
                 die("--topic must be NAME:PARTITIONS with PARTITIONS >= 1, got '" + v + "'");
+            int64_t parts = integer(v.substr(colon + 1), 1, 10000);  // the broker config's range
             topics.push_back("{\"name\":\"" + json_escape(v.substr(0, colon)) +
                              "\",\"partitions\":" + std::to_string(parts) + "}");
         } else if (arg == "--bootstrap-file") {

@@ -1,5 +1,7 @@
 #include "mqtt/mqtt_ingest.hpp"
 
+#include "common/checked_int.hpp"
+
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <unistd.h>
@@ -37,13 +39,9 @@ namespace {
 
 constexpr size_t kMaxDeviceIdBytes = 256;
 
+// Through the core's one checked conversion, as every integer flag (common/checked_int.hpp).
 int integer_flag(const std::string &flag, const std::string &text, int min, int max) {
-    char *end = nullptr;
-    const long value = std::strtol(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || value < min || value > max)
-        throw std::runtime_error(flag + " needs an integer from " + std::to_string(min) + " to " +
-                                 std::to_string(max) + ", got '" + text + "'");
-    return static_cast<int>(value);
+    return static_cast<int>(iotstream::checked_int_flag(flag, text, min, max));
 }
 
 // The filter a subscriber's topics are matched against: without a "$share/<group>/" prefix.

@@ -11,8 +11,8 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 import iotstream
-from conftest import (HOST_BIN, PLUGIN_DIR, Broker, HostProcess, consume_all, envelope, produce, readings, run_host,
-                      windows_of)
+from conftest import (BROKER_BIN, HOST_BIN, PLUGIN_DIR, Broker, HostProcess, consume_all, envelope, produce,
+                      readings, run_host, windows_of)
 from correctness import (CLOSER_PREFIX, FAST_GROUP, HOT, T0, aggregate_counts, alert_counts,
                          assert_aggregates_and_alerts, assert_windows, build_rogue_plugin, committed_offsets,
                          fast_config, host_args, model, pipeline_config, private_plugin_dir, produce_closers,
@@ -278,6 +278,26 @@ def test_defect_8_host_integer_flags_out_of_range_or_not_integral_are_refused(fl
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert flag in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("flag, value", [("--max-body-bytes", "1.5"), ("--read-timeout-ms", "1e300"),
+                                         ("--max-connections", "18446744073709551615"), ("--http-threads", "2.5"),
+                                         ("--mqtt-clients", "2.5")])
+def test_defect_8_gateway_integer_flags_go_through_the_same_conversion(flag, value):
+    # The gateway's flags (HTTP and MQTT) are parsed by every command; they went through strtod
+    # and a cast (1e300 -> an undefined int, 1.5 -> 1).
+    proc = subprocess.run([str(HOST_BIN), "plugins", "--plugins", str(PLUGIN_DIR), flag, value],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert flag in proc.stderr and "must be an integer" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("args", [["--brokers", "1.5"], ["--brokers", "17"], ["--topic", "t:1.5"],
+                                  ["--topic", "t:99999999999999999999"], ["--topic", "t:0"]])
+def test_defect_8_broker_integer_flags_go_through_the_same_conversion(args):
+    proc = subprocess.run([str(BROKER_BIN), *args], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert args[0] in proc.stderr and "must be an integer" in proc.stderr, proc.stderr
 
 
 # ---- 9 ------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -56,6 +57,15 @@ inline bool checked_int_text(std::string_view text, int64_t min, int64_t max, in
     nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (value.is_discarded() || !value.is_number()) value = std::string(text);  // refused, quoted
     return checked_int(value, min, max, out, why);
+}
+
+// A command-line flag's integer: checked_int_text(), or std::runtime_error naming the flag
+// ("--brokers must be an integer in [1, 16], got 1.5"). For the programs' flag parsers.
+inline int64_t checked_int_flag(std::string_view flag, std::string_view text, int64_t min, int64_t max) {
+    int64_t out = 0;
+    std::string why;
+    if (!checked_int_text(text, min, max, out, why)) throw std::runtime_error(std::string(flag) + " " + why);
+    return out;
 }
 
 }  // namespace iotstream
