@@ -29,6 +29,7 @@
 #include "common/checked_int.hpp"
 #include "devices/device_load.hpp"
 #include "gateway/gateway.hpp"
+#include "dashboard/dashboard.hpp"
 #include "metrics/metrics_route.hpp"
 #include "iotstream/iotstream.h"
 
@@ -91,6 +92,9 @@ Output:
   --summary-json FILE     also write the summary as JSON (for scripts and tests)
   --metrics-listen HOST:PORT  serve GET /metrics (Prometheus text) there while the pipeline
                           runs; with --gateway-listen the gateway's server serves it too
+  --dashboard-listen HOST:PORT  serve the live dashboard there (GET /: throughput, backlog,
+                          latest windows per sensor, alerts as they happen, dead letters,
+                          plugins; GET /metrics too), e.g. 127.0.0.1:8090
   --log-level LEVEL       trace|debug|info|warn|error (default warn)
   --library PATH          libiotstream to load (default: next to this program, then the
                           system's libiotstream.so.1)
@@ -133,6 +137,7 @@ struct Options {
     int show_windows = 8;
     std::string summary_json;
     std::string metrics_listen;
+    std::string dashboard_listen;
     std::string log_level = "warn";
     std::string library;
     iotstream_host::gateway::GatewayOptions gateway;
@@ -208,6 +213,7 @@ Options parse_options(int argc, char **argv) {
         else if (flag == "--show-windows") o.show_windows = static_cast<int>(integer(0));
         else if (flag == "--summary-json") o.summary_json = value();
         else if (flag == "--metrics-listen") o.metrics_listen = value();
+        else if (flag == "--dashboard-listen") o.dashboard_listen = value();
         else if (flag == "--log-level") o.log_level = value();
         else if (flag == "--library") o.library = value();
         else if (flag == "--via") {
@@ -398,7 +404,7 @@ Json loadgen_config(const Options &o, const Json &file, const std::string &boots
     return c;
 }
 
-int command_plugins(const Options &o) {
+Json describe_plugins(const Options &o) {
     std::string buf(1 << 16, '\0');
     size_t needed = 0;
     char errstr[512];
@@ -409,7 +415,11 @@ int command_plugins(const Options &o) {
         err = api->plugins_describe_json(dir, buf.data(), buf.size(), &needed, errstr, sizeof errstr);
     }
     check(err, errstr, "describing plugins");
-    Json doc = Json::parse(buf.c_str());
+    return Json::parse(buf.c_str());
+}
+
+int command_plugins(const Options &o) {
+    Json doc = describe_plugins(o);
     std::printf("Plugins in %s\n", doc.value("dir", "?").c_str());
     for (const Json &p : doc.value("plugins", Json::array())) {
         std::printf("\n  %s %s (%s) - %s\n", p.value("name", "?").c_str(), p.value("version", "").c_str(),
@@ -595,6 +605,31 @@ int command_run(const Options &o) {
             via_token = first_line(o.gateway.shared_token_file);
         }
     }
+    // The dashboard taps the pipeline's outputs until the pipeline is destroyed: it outlives it.
+    std::unique_ptr<iotstream_host::dashboard::Dashboard> dashboard;
+    std::unique_ptr<iotstream_host::http::Server> dashboard_server;
+    if (!o.dashboard_listen.empty()) {
+        try {
+            dashboard = std::make_unique<iotstream_host::dashboard::Dashboard>(
+                api, pipeline, describe_plugins(o),
+                // The backlog (produced - consumed) only when this process produces the input.
+                o.generate ? std::function<uint64_t()>([&gen]() -> uint64_t {
+                    if (gen == nullptr) return 0;
+                    iots_loadgen_stats_t s{};
+                    s.struct_size = sizeof s;
+                    api->loadgen_get_stats(gen, &s);
+                    return s.sent;
+                })
+                           : nullptr);
+            dashboard->attach();
+            dashboard_server = iotstream_host::dashboard::serve_dashboard(o.dashboard_listen, *dashboard, api, pipeline);
+        } catch (const std::runtime_error &e) {
+            die(e.what());
+        }
+        std::printf("dashboard at http://%s:%u/\n",
+                    iotstream_host::http::split_listen(o.dashboard_listen, "--dashboard-listen").first.c_str(),
+                    static_cast<unsigned>(dashboard_server->port()));
+    }
 
     if (o.bounded) {
         std::printf("replaying %s (bounded)...\n", o.input_topic.c_str());
@@ -708,6 +743,7 @@ int command_run(const Options &o) {
         if (devices) devices->stop();
         if (g_stop) std::printf("signal %d: shutting down gracefully\n", g_signal.load());
         if (metrics_server) metrics_server->stop();  // before the handles it reads go
+        if (dashboard_server) dashboard_server->stop();
         if (gateway) gateway->stop();  // no more readings in; the accepted ones are delivered
         // Graceful: stop consuming, close open windows or leave them to the next owner (as
         // configured above), flush outputs, commit, leave the group.
@@ -783,6 +819,8 @@ int command_run(const Options &o) {
     }
     print_windows(o, bootstrap);
 
+    dashboard_server.reset();
+    dashboard.reset();  // its sampler reads the load generator and the pipeline
     if (gen) api->loadgen_destroy(gen);
     api->pipeline_destroy(pipeline);
     if (broker) api->broker_destroy(broker);

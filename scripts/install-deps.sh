@@ -14,6 +14,7 @@ packages=(
   # tests publish with paho-mqtt
   mosquitto mosquitto-clients libmosquitto-dev python3-paho-mqtt  # mosquitto_pub: the README example
   prometheus  # promtool checks the /metrics page (tests/metrics)
+  chromium  # the dashboard's browser test (tests/dashboard; node and playwright-core below)
   # Python bindings (Debian's /usr/bin/python3; PyPI is not reachable)
   python3 python3-dev pybind11-dev python3-pybind11 python3-pytest python3-numpy python3-pandas
   python3-matplotlib jupyter-nbconvert python3-ipykernel python3-nbformat python3-pip python3-setuptools python3-wheel
@@ -28,12 +29,30 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# playwright-core (npm; not in Debian) drives Debian's chromium in the dashboard's browser test.
+# It goes to a folder of its own, outside the repository; tests find it through NODE_PATH.
+node_dir=${IOTSTREAM_NODE_DIR:-/usr/local/lib/iotstream-node}
+if ! command -v npm > /dev/null; then
+  # Debian's nodejs + npm, unless a node with its own npm (e.g. NodeSource's) is there already.
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+playwright_version=1.65.1
+if [ ! -f "$node_dir/node_modules/playwright-core/package.json" ] || \
+   ! grep -q "\"version\": \"$playwright_version\"" "$node_dir/node_modules/playwright-core/package.json"; then
+  echo "install-deps: npm install playwright-core@$playwright_version into $node_dir"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO mkdir -p "$node_dir"
+  $SUDO npm install --prefix "$node_dir" --no-audit --no-fund --silent "playwright-core@$playwright_version"
+fi

@@ -134,7 +134,7 @@ std::string Gateway::url() const {
 void Gateway::add_routes(http::Router &router) {
     router.add("POST", "/v1/readings", [this](const http::Request &request) { return post_readings(request); });
     router.add("GET", "/v1/gateway/stats", [this](const http::Request &) {
-        return http::Response{200, "application/json", stats().dump() + "\n", {}};
+        return http::Response{200, "application/json", stats().dump() + "\n", {}, nullptr};
     });
 }
 
@@ -206,7 +206,7 @@ http::Response Gateway::post_readings(const http::Request &request) {
     }
     api_->ingest_reply_destroy(reply);
 
-    http::Response response{status, "application/json", body.dump() + "\n", {}};
+    http::Response response{status, "application/json", body.dump() + "\n", {}, nullptr};
     if (retry_after_ms > 0)  // whole seconds, rounded up: a client retrying then finds a token
         response.headers.emplace_back("Retry-After", std::to_string((retry_after_ms + 999) / 1000));
     else if (status == 503)

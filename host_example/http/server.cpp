@@ -25,6 +25,9 @@ namespace {
 // unread data would reset the connection and could lose the response on the client's side.
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr size_t kLingerBytes = 8 << 20;
+// An idle event stream sends an SSE comment this often, so proxies and clients see it alive
+// and a client that went away is noticed by the failing write.
+constexpr auto kEventKeepAlive = std::chrono::seconds(15);
 }  // namespace
 
 std::string_view Request::header(std::string_view name) const {
@@ -34,7 +37,7 @@ std::string_view Request::header(std::string_view name) const {
 }
 
 Response error_response(int status, std::string_view message) {
-    return {status, "application/json", nlohmann::json{{"error", message}}.dump() + "\n", {}};
+    return {status, "application/json", nlohmann::json{{"error", message}}.dump() + "\n", {}, nullptr};
 }
 
 void Router::add(std::string method, std::string path, Handler handler) {
@@ -172,6 +175,7 @@ private:
     }
 
     void respond(Response response, unsigned version, bool keep_alive) {
+        if (response.events) return stream_events(std::move(response), version);
         response_.emplace(static_cast<bhttp::status>(response.status), version);
         response_->set(bhttp::field::server, "iotstream");
         response_->set(bhttp::field::content_type, response.content_type);
@@ -185,6 +189,51 @@ private:
             if (!self->response_->keep_alive()) return self->linger();
             self->read_header();
         });
+    }
+
+    // An event stream: the header, then one chunk per non-empty `next` (Beast's chunked body).
+    void stream_events(Response response, unsigned version) {
+        events_ = std::move(response.events);
+        event_cursor_ = events_->start;
+        event_header_.emplace(static_cast<bhttp::status>(response.status), version);
+        event_header_->set(bhttp::field::server, "iotstream");
+        event_header_->set(bhttp::field::content_type, "text/event-stream");
+        event_header_->set(bhttp::field::cache_control, "no-cache");
+        for (const auto &[name, value] : response.headers) event_header_->set(name, value);
+        event_header_->chunked(true);
+        event_serializer_.emplace(*event_header_);
+        stream_.expires_after(server_.limits.read_timeout);
+        bhttp::async_write_header(stream_, *event_serializer_, [self = shared_from_this()](beast::error_code ec, size_t) {
+            if (ec) return self->close();
+            self->last_event_write_ = std::chrono::steady_clock::now();
+            self->wait_for_events();
+        });
+    }
+
+    void wait_for_events() {
+        if (server_.stopped.load(std::memory_order_relaxed)) return close();
+        if (!event_timer_) event_timer_.emplace(stream_.get_executor());
+        event_timer_->expires_after(events_->interval);
+        event_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+            if (ec) return self->close();
+            self->send_events();
+        });
+    }
+
+    void send_events() {
+        event_chunk_ = events_->next(event_cursor_);
+        const auto now = std::chrono::steady_clock::now();
+        if (event_chunk_.empty()) {
+            if (now - last_event_write_ < kEventKeepAlive) return wait_for_events();
+            event_chunk_ = ": keep-alive\n\n";
+        }
+        last_event_write_ = now;
+        stream_.expires_after(server_.limits.read_timeout);  // a client that stops reading is dropped
+        net::async_write(stream_, bhttp::make_chunk(net::buffer(event_chunk_)),
+                         [self = shared_from_this()](beast::error_code ec, size_t) {
+                             if (ec) return self->close();
+                             self->wait_for_events();
+                         });
     }
 
     void linger() {
@@ -215,6 +264,14 @@ private:
     std::optional<bhttp::response<bhttp::string_body>> response_;
     char drain_buffer_[16384];
     size_t drained_ = 0;
+    // An event stream's state (stream_events).
+    std::shared_ptr<EventStream> events_;
+    uint64_t event_cursor_ = 0;
+    std::optional<bhttp::response<bhttp::empty_body>> event_header_;
+    std::optional<bhttp::response_serializer<bhttp::empty_body>> event_serializer_;
+    std::optional<net::steady_timer> event_timer_;
+    std::string event_chunk_;
+    std::chrono::steady_clock::time_point last_event_write_{};
 };
 
 }  // namespace

@@ -28,11 +28,22 @@ struct Request {
     const void *fields = nullptr;  // the parsed header fields (server.cpp)
 };
 
+// A server-sent event stream (text/event-stream): after the response header the server
+// calls `next` every `interval` on its I/O thread and sends what it returns (complete SSE
+// frames, "" for nothing new) as one chunk, until the client goes or the server stops. `next`
+// must not block; `cursor` is the stream's own position (starts at `start`).
+struct EventStream {
+    std::function<std::string(uint64_t &cursor)> next;
+    uint64_t start = 0;
+    std::chrono::milliseconds interval{250};
+};
+
 struct Response {
     int status = 200;
     std::string content_type = "application/json";
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+    std::shared_ptr<EventStream> events;  // set: an SSE stream instead of `body`
 };
 
 // "HOST:PORT" split at its last colon; throws std::runtime_error naming `flag`.

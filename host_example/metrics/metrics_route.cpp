@@ -18,7 +18,7 @@ void add_metrics_route(http::Router &router, const iots_api_t *api, iots_pipelin
         }
         if (err != IOTS_OK) return http::error_response(500, std::string("metrics: ") + api->err_str(err));
         page.resize(needed - 1);
-        return http::Response{200, "text/plain; version=0.0.4; charset=utf-8", std::move(page), {}};
+        return http::Response{200, "text/plain; version=0.0.4; charset=utf-8", std::move(page), {}, nullptr};
     });
 }
 

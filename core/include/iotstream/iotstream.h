@@ -46,7 +46,7 @@ extern "C" {
 #define IOTS_VERSION 0x000100ff
 /** ABI of this header. A different major is incompatible; minors only append. */
 #define IOTS_ABI_MAJOR 1
-#define IOTS_ABI_MINOR 3
+#define IOTS_ABI_MINOR 4
 
 /** Version of the library actually loaded, in the IOTS_VERSION format. Thread-safe. */
 IOTS_EXPORT int iots_version(void);
@@ -421,6 +421,36 @@ IOTS_EXPORT iots_err_t iots_pipeline_stats_json(iots_pipeline_t *pipeline, char 
 IOTS_EXPORT void iots_pipeline_destroy(iots_pipeline_t *pipeline);
 
 /**
+ * One output record the broker acknowledged, as the output tap sees it. Only the library
+ * creates these, so fields may be appended in later minors (read struct_size). Since ABI 1.4.
+ */
+typedef struct iots_output_record_s {
+    size_t struct_size;  /**< sizeof as built into the library */
+    const char *output;  /**< the output's name: "windows", "aggregates", "alerts", "dlq", or
+                              another name a stage emits to (docs/pipeline.md, "outputs") */
+    const char *topic;   /**< the topic it was delivered to */
+    const char *key;     /**< not NUL-terminated; NULL when the record has no key */
+    size_t key_len;
+    const char *value;   /**< not NUL-terminated (JSON for the shipped outputs) */
+    size_t value_len;
+} iots_output_record_t;
+
+/**
+ * The output tap: called once for every output record the broker acknowledged (window
+ * results, aggregates, alerts, dead letters), for dashboards and notebooks. It runs on one of
+ * the library's internal threads: it must return quickly, must not block, and must not call
+ * into this pipeline. `record` and the bytes it points at are valid only during the call; the
+ * host copies what it keeps. A record delivered again after a restart is tapped again.
+ */
+typedef void (*iots_output_tap_fn)(void *opaque, const iots_output_record_t *record);
+/**
+ * Installs `tap` (NULL removes it) with `opaque` passed back on every call. Only before
+ * iots_pipeline_start() or iots_pipeline_run_bounded(): IOTS_ERR_STATE after. Since ABI 1.4.
+ */
+IOTS_EXPORT iots_err_t iots_pipeline_set_output_tap(iots_pipeline_t *pipeline, iots_output_tap_fn tap,
+                                                    void *opaque, char *errstr, size_t errstr_size);
+
+/**
  * Describes the plugins in a folder (or, when dir is NULL, $IOTSTREAM_PLUGIN_DIR or the
  * built-in folder) as a JSON object {"dir", "plugins": [...], "rejected": [...]}: for each
  * plugin its name, kind, version, description, file and config keys with type, default and
@@ -667,6 +697,8 @@ typedef struct iots_api_s {
     iots_err_t (*ingest_close)(iots_ingest_t *, int);
     /* ABI 1.3 */
     iots_err_t (*metrics_prometheus)(iots_pipeline_t *, iots_ingest_t *, char *, size_t, size_t *);
+    /* ABI 1.4 */
+    iots_err_t (*pipeline_set_output_tap)(iots_pipeline_t *, iots_output_tap_fn, void *, char *, size_t);
     /* New entries are appended here, with a comment naming the ABI minor that added them. */
 } iots_api_t;
 

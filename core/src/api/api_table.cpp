@@ -75,6 +75,8 @@ const iots_api_t kApiV1 = {
     .ingest_close = iots_ingest_close,
     // ABI 1.3: metrics (issue 15)
     .metrics_prometheus = iots_metrics_prometheus,
+    // ABI 1.4: the output tap (issue 15)
+    .pipeline_set_output_tap = iots_pipeline_set_output_tap,
 };
 
 }  // namespace

@@ -24,6 +24,14 @@ IOTS_EXPORT iots_err_t iots_pipeline_start(iots_pipeline_t *pipeline, char *errs
     });
 }
 
+IOTS_EXPORT iots_err_t iots_pipeline_set_output_tap(iots_pipeline_t *pipeline, iots_output_tap_fn tap,
+                                                    void *opaque, char *errstr, size_t errstr_size) {
+    return guard(errstr, errstr_size, [&] {
+        require_arg(pipeline, "pipeline");
+        pipeline->pipeline->set_output_tap(tap, opaque);
+    });
+}
+
 IOTS_EXPORT iots_err_t iots_pipeline_run_bounded(iots_pipeline_t *pipeline, int timeout_ms, char *errstr,
                                                  size_t errstr_size) {
     return guard(errstr, errstr_size, [&] {

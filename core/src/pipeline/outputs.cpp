@@ -36,11 +36,38 @@ void Pipeline::send_output(std::string_view topic, std::string_view key, std::st
     counters_.outputs_sent.fetch_add(1, std::memory_order_relaxed);
 }
 
+void Pipeline::set_output_tap(iots_output_tap_fn tap, void *opaque) {
+    if (started_) throw Error(IOTS_ERR_STATE, "the output tap can only be set before the pipeline starts");
+    output_name_by_topic_.clear();
+    for (const auto &[name, topic] : config_.outputs) output_name_by_topic_.emplace(topic, name);
+    output_tap_ = tap;
+    output_tap_opaque_ = opaque;
+}
+
+void Pipeline::tap_output(const iots_delivery_report_t &report, const rd_kafka_message_t &message) const {
+    const char *topic = report.topic ? report.topic : "";
+    auto name = output_name_by_topic_.find(std::string_view(topic));
+    iots_output_record_t record{sizeof(iots_output_record_t),
+                                name != output_name_by_topic_.end() ? name->second.c_str() : topic,
+                                topic,
+                                static_cast<const char *>(message.key),
+                                message.key ? message.key_len : 0,
+                                static_cast<const char *>(message.payload),
+                                message.payload ? message.len : 0};
+    try {
+        output_tap_(output_tap_opaque_, &record);
+    } catch (...) {
+        // A C++ host's exception must not unwind through librdkafka's delivery thread.
+        logger("pipeline")->error("the output tap threw; the exception was dropped");
+    }
+}
+
 void Pipeline::on_delivery(const iots_delivery_report_t &report, const rd_kafka_message_t &message) {
     auto *epoch = static_cast<CommitEpoch *>(report.msg_opaque);
     if (report.err == IOTS_OK) {
         counters_.outputs_delivered.fetch_add(1, std::memory_order_relaxed);
         if (epoch) epoch->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+        if (output_tap_ != nullptr) tap_output(report, message);
         return;
     }
     if (epoch && classify_output_failure(message.err) != OutputFailure::fatal) {

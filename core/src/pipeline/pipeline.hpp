@@ -70,6 +70,9 @@ public:
     void stop(std::optional<bool> close_windows, int timeout_ms);
     // Bounded run (replay) on the calling thread.
     void run_bounded(int timeout_ms);
+    // Before start()/run_bounded() only (Error IOTS_ERR_STATE after): the tap is then read
+    // without a lock by the delivery thread.
+    void set_output_tap(iots_output_tap_fn tap, void *opaque);
     Json stats() const;
 
     // Host functions (plugin.h), reached through iots_host_ctx_s.
@@ -142,6 +145,7 @@ private:
     void send_output(std::string_view topic, std::string_view key, std::string_view value,
                      std::span<const KafkaHeader> headers, CommitEpoch *epoch = nullptr);
     void on_delivery(const iots_delivery_report_t &report, const rd_kafka_message_t &message);
+    void tap_output(const iots_delivery_report_t &report, const rd_kafka_message_t &message) const;
     void fail(const std::string &message);
     // Why a host call naming (batch, index) is refused, or "" when it may proceed: only inside
     // process() of that very batch, with an index inside it.
@@ -209,6 +213,11 @@ private:
     std::map<std::string, uint64_t, std::less<>> dead_letter_reasons_;
     std::map<std::string, uint64_t, std::less<>> emitted_by_output_;
     std::string error_;
+
+    // The output tap (iotstream.h) and each output topic's name for it.
+    iots_output_tap_fn output_tap_ = nullptr;
+    void *output_tap_opaque_ = nullptr;
+    std::map<std::string, std::string, std::less<>> output_name_by_topic_;
 
     std::thread thread_;
     // True while the processing thread runs: it clears this itself when it ends, stopped or
