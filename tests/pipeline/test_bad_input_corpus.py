@@ -65,6 +65,7 @@ CORPUS = {
     "missing_sensor_id": (raw(json.dumps({"timestamp": T, "data": GOOD})), "missing_sensor_id"),
     "null_sensor_id": (raw(json.dumps({"sensor_id": None, "timestamp": T, "data": GOOD})), "missing_sensor_id"),
     "empty_sensor_id": (raw(envelope("", T, GOOD)), "missing_sensor_id"),
+    "huge_sensor_id": (raw(envelope("s" * 10_000, T, GOOD)), "sensor_id_too_long"),
     "numeric_sensor_id": (raw(json.dumps({"sensor_id": 17, "timestamp": T, "data": GOOD})), "wrong_type"),
     "object_sensor_id": (raw(json.dumps({"sensor_id": {"id": 1}, "timestamp": T, "data": GOOD})), "wrong_type"),
     "duplicate_sensor_id": (raw(f'{{"sensor_id": "s1", "sensor_id": "s2", "timestamp": "{T}", '
