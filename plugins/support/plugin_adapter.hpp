@@ -55,6 +55,7 @@ public:
             .state_min_version = state_min_version(),
             .export_state = has_state ? export_state : nullptr,
             .import_state = has_state ? import_state : nullptr,
+            .write_sink = nullptr,  // ABI 1.3: stages and rules are not sinks
         };
     }
 

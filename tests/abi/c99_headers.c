@@ -16,8 +16,14 @@ IOTS_C99_ASSERT(abi_1_2_order, offsetof(iots_plugin_descriptor_t, state_min_vers
                                    offsetof(iots_plugin_descriptor_t, export_state) &&
                                offsetof(iots_plugin_descriptor_t, export_state) <
                                    offsetof(iots_plugin_descriptor_t, import_state));
-IOTS_C99_ASSERT(abi_1_2_is_last, offsetof(iots_plugin_descriptor_t, import_state) + sizeof(void (*)(void)) ==
+IOTS_C99_ASSERT(abi_1_3_after_1_2, offsetof(iots_plugin_descriptor_t, write_sink) >
+                                       offsetof(iots_plugin_descriptor_t, import_state));
+IOTS_C99_ASSERT(abi_1_3_is_last, offsetof(iots_plugin_descriptor_t, write_sink) + sizeof(void (*)(void)) ==
                                      sizeof(iots_plugin_descriptor_t));
+IOTS_C99_ASSERT(host_1_3_after_1_2, offsetof(iots_host_api_t, sink_ack) >
+                                        offsetof(iots_host_api_t, field_index));
+IOTS_C99_ASSERT(host_1_3_is_last, offsetof(iots_host_api_t, sink_ack) + sizeof(void (*)(void)) ==
+                                      sizeof(iots_host_api_t));
 
 static int iots_c99_write(void *sink, const void *data, size_t len) {
     (void)sink;
@@ -38,5 +44,7 @@ int iots_c99_check(void) {
     descriptor.export_state = NULL;
     descriptor.import_state = NULL;
     batch.struct_size = sizeof batch;
+    descriptor.kind = IOTS_PLUGIN_SINK;
+    descriptor.write_sink = NULL;
     return (int)(api.struct_size + descriptor.struct_size + batch.struct_size) > 0 && write != NULL ? IOTS_OK : 1;
 }

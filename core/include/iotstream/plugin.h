@@ -43,6 +43,8 @@
  *          1.1 config_key_size appended to the descriptor in place of the padding.
  *          1.2 state hand-over on hot replace: state_version, state_min_version, export_state,
  *              import_state appended to the descriptor (see "State hand-over" below).
+ *          1.3 sinks: IOTS_PLUGIN_SINK, write_sink appended to the descriptor, sink_ack appended
+ *              to the host table (see "Sinks" below).
  *
  * Threading: every call to one plugin instance (create, process, tick, on_assign, on_revoke,
  * checkpoint, flush, export_state, import_state, destroy) is made from one pipeline thread, one at a time; an instance
@@ -65,7 +67,7 @@ extern "C" {
 #endif
 
 #define IOTS_PLUGIN_ABI_MAJOR 1
-#define IOTS_PLUGIN_ABI_MINOR 2
+#define IOTS_PLUGIN_ABI_MINOR 3
 /** The one symbol a plugin library exports. */
 #define IOTS_PLUGIN_ENTRY_SYMBOL "iots_plugin_descriptors"
 
@@ -217,6 +219,17 @@ typedef struct iots_host_api_s {
                           int rule_id, double value);
     /** Index of a named field in batch columns, or -1 (e.g. "battery_level"). */
     int (*field_index)(iots_host_ctx_t *ctx, const char *field_name);
+
+    /* ---- ABI 1.3 (check IOTS_HAS_FIELD(host, sink_ack) first) ---- */
+    /**
+     * A sink acknowledges the batch with `batch_token` (iots_sink_batch_t.token): status
+     * IOTS_SINK_OK when its records are durable in the sink's store, IOTS_SINK_FAILED when they
+     * never will be (after the sink's own retries): the pipeline then stops, naming the sink and
+     * `detail` (may be NULL), and commits nothing past the batch. Exactly once per batch, from any
+     * thread, inside write_sink() or later, but before destroy() returns. Returns 0, or non-zero
+     * for a token that is unknown or already acknowledged.
+     */
+    int (*sink_ack)(iots_host_ctx_t *ctx, uint64_t batch_token, int status, const char *detail);
 } iots_host_api_t;
 
 /* ------------------------------------------------------------------------------------------
@@ -224,8 +237,9 @@ typedef struct iots_host_api_s {
  * ---------------------------------------------------------------------------------------- */
 typedef enum iots_plugin_kind_e {
     IOTS_PLUGIN_STAGE = 1, /**< a processing stage: sees every batch, keeps state */
-    IOTS_PLUGIN_RULE = 2   /**< an anomaly rule set: sees every batch, reports anomalies;
+    IOTS_PLUGIN_RULE = 2,  /**< an anomaly rule set: sees every batch, reports anomalies;
                                 every loaded rule plugin joins the running rules stage */
+    IOTS_PLUGIN_SINK = 3   /**< ABI 1.3: receives output records (write_sink), see "Sinks" */
 } iots_plugin_kind_t;
 
 /** Sentinel for "no value" in int64 outputs (checkpoint, on_assign). */
@@ -266,6 +280,36 @@ typedef enum iots_plugin_kind_e {
  * received it, with the `sink` it received.
  */
 typedef int (*iots_state_write_fn)(void *sink, const void *data, size_t len);
+
+/* ------------------------------------------------------------------------------------------
+ * Sinks (ABI 1.3). A plugin of kind IOTS_PLUGIN_SINK, listed under the pipeline's "sinks" with
+ * the outputs it takes, receives every record the pipeline emits to those outputs, in batches,
+ * and acknowledges each batch through host->sink_ack. The pipeline commits input offsets only
+ * once every batch holding their outputs was acknowledged (as for Kafka deliveries): a sink
+ * gets at-least-once, exactly-once in effect where its writes are idempotent.
+ *
+ * Threading: create() and destroy() run on the pipeline thread; write_sink() runs on a thread
+ * of the host's own, one per sink instance, one call at a time, so a slow write never blocks
+ * the pipeline (batches queue up meanwhile). A sink retries transient failures itself (with
+ * backoff) before it acknowledges a batch as failed. process, tick, flush and the stream
+ * callbacks are never called for a sink (process may be NULL).
+ * ---------------------------------------------------------------------------------------- */
+typedef enum iots_sink_status_e {
+    IOTS_SINK_OK = 0,    /**< the batch is durable */
+    IOTS_SINK_FAILED = 1 /**< the batch can never be written: the pipeline stops */
+} iots_sink_status_t;
+
+/** One batch of output records, as columns; HOST-owned, borrowed for the write_sink() call
+ *  only (copy what you keep). */
+typedef struct iots_sink_batch_s {
+    uint32_t struct_size;
+    uint32_t count;             /**< records in the batch */
+    uint64_t token;             /**< names the batch in sink_ack */
+    const iots_str_t *outputs;  /**< the output name ("windows", "aggregates", "alerts", ...) */
+    const iots_str_t *keys;     /**< the record key (the sensor id for the built-in outputs) */
+    const iots_str_t *values;   /**< the record value as published (JSON for the built-ins) */
+    const int64_t *event_time_ms; /**< the event time when the host knows it, else IOTS_NO_VALUE */
+} iots_sink_batch_t;
 
 typedef struct iots_plugin_descriptor_s {
     uint32_t struct_size;   /**< sizeof(iots_plugin_descriptor_t) as the plugin was built */
@@ -341,6 +385,14 @@ typedef struct iots_plugin_descriptor_s {
      */
     int (*import_state)(void *instance, uint32_t stream, const void *data, size_t len,
                         uint32_t state_version, char *errstr, size_t errstr_size);
+
+    /* ---- ABI 1.3: sinks (see "Sinks" above) ---- */
+    /**
+     * Takes one batch on the sink's thread and acknowledges it through host->sink_ack, now or
+     * later. Non-zero (with a reason in errstr) is the same as acknowledging IOTS_SINK_FAILED.
+     * Required for IOTS_PLUGIN_SINK, NULL for other kinds.
+     */
+    int (*write_sink)(void *instance, const iots_sink_batch_t *batch, char *errstr, size_t errstr_size);
 } iots_plugin_descriptor_t;
 
 /** The type of the entry symbol. */

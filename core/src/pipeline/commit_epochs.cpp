@@ -5,6 +5,7 @@
 
 #include "common/log.hpp"
 #include "pipeline/pipeline.hpp"
+#include "pipeline/sinks.hpp"
 
 namespace iotstream {
 
@@ -43,6 +44,7 @@ void Pipeline::seal_epoch() {
     std::vector<uint32_t> ids;
     for (uint32_t id = 0; id < streams_.size(); ++id)
         if (streams_[id].assigned) ids.push_back(id);
+    for (const auto &sink : sinks_) sink->hand_over();  // its batch belongs to this epoch
     open_epoch_->points = commit_points(ids);
     CommitEpoch *sealed = open_epoch_.get();
     sealed_epochs_.push_back(std::move(open_epoch_));
@@ -53,12 +55,15 @@ void Pipeline::seal_epoch() {
 
 void Pipeline::commit_durable_epochs() {
     if (failed_) return;  // a failed epoch is never committed past, by any later one
+    throw_if_sink_failed();
     while (!sealed_epochs_.empty() && sealed_epochs_.front()->outstanding.load(std::memory_order_acquire) == 0) {
         std::unique_ptr<CommitEpoch> epoch = std::move(sealed_epochs_.front());
         sealed_epochs_.pop_front();
-        if (epoch->delivery_failed)
+        if (epoch->delivery_failed) {
+            throw_if_sink_failed();
             throw Error(IOTS_ERR_KAFKA, "an output record could not be delivered; nothing after the last commit is "
                                         "committed (the records will be processed again on restart)");
+        }
         if (!epoch->points.empty()) {
             // A commit refused during a rebalance (stale generation, unknown member) is not an
             // error of ours: the records stay uncommitted and are read again by their next
@@ -93,6 +98,12 @@ void Pipeline::drain_and_commit(int timeout_ms, const std::vector<uint32_t> &) {
         settled = false;
         if (std::chrono::steady_clock::now() >= deadline) break;
     }
+    for (const auto &sink : sinks_)
+        if (!sink->wait_acknowledged(deadline)) {
+            settled = false;
+            logger("pipeline")->warn("sink '{}' has not acknowledged every batch within {} ms", sink->name(),
+                                     timeout_ms);
+        }
     if (!settled)
         logger("pipeline")->warn("outputs not all acknowledged within {} ms; their offsets stay uncommitted",
                                  timeout_ms);

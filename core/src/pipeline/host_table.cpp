@@ -11,6 +11,7 @@
 #include "decode/timestamp.hpp"
 #include "kafka/envelope.hpp"
 #include "pipeline/pipeline.hpp"
+#include "pipeline/sinks.hpp"
 #include "plugin_host/plugin_config.hpp"
 
 namespace iotstream {
@@ -79,6 +80,16 @@ int host_field_index(iots_host_ctx_t *ctx, const char *name) {
     return ctx && name ? ctx->pipeline->host_field_index(name) : -1;
 }
 
+int host_sink_ack(iots_host_ctx_t *ctx, uint64_t token, int status, const char *detail) {
+    return host_call(ctx, "sink_ack", [&] {
+        if (!ctx->sink) {
+            ctx->log->error("sink_ack called by a plugin that is not a sink");
+            return 1;
+        }
+        return ctx->sink->ack(token, status, detail);
+    });
+}
+
 void append_double(std::string &out, double value) {
     if (!std::isfinite(value)) {
         out += "null";
@@ -106,6 +117,7 @@ iots_host_api_t make_host_api() {
     api.rule_name = host_rule_name;
     api.report_anomaly = host_report_anomaly;
     api.field_index = host_field_index;
+    api.sink_ack = host_sink_ack;
     return api;
 }
 
@@ -118,6 +130,7 @@ int Pipeline::host_emit(iots_host_ctx_s *ctx, const char *output, std::string_vi
     }
     if (flags & IOTS_EMIT_ENVELOPE) value = envelope_.build(key, value);
     send_output(it->second, key, value, {});
+    to_sinks(it->first, key, value, IOTS_NO_VALUE);
     std::lock_guard lock(stats_mutex_);
     ++emitted_by_output_[it->first];
     return 0;
@@ -204,6 +217,7 @@ int Pipeline::host_report_anomaly(iots_host_ctx_s *ctx, const iots_batch_view_t 
     append_json_escaped(scratch_, ctx->plugin);
     scratch_ += "\"}";
     send_output(config_.outputs.at("alerts"), std::string_view(sensor.data, sensor.len), scratch_, {});
+    to_sinks("alerts", std::string_view(sensor.data, sensor.len), scratch_, event_ms);
     counters_.alerts.fetch_add(1, std::memory_order_relaxed);
     return 0;
 }

@@ -11,6 +11,7 @@
 
 namespace iotstream {
 class Pipeline;
+class SinkRunner;
 }
 
 // What a plugin instance's host context knows: its pipeline and its name, for logs.
@@ -18,6 +19,7 @@ struct iots_host_ctx_s {
     iotstream::Pipeline *pipeline;
     std::string plugin;
     std::shared_ptr<spdlog::logger> log;
+    iotstream::SinkRunner *sink = nullptr;  // a sink's runner (sink_ack), else nullptr
 };
 
 namespace iotstream {

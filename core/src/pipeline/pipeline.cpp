@@ -7,6 +7,7 @@
 #include "pipeline/commit_epochs.hpp"
 #include "pipeline/dead_letter.hpp"
 #include "pipeline/host_table.hpp"
+#include "pipeline/sinks.hpp"
 
 namespace iotstream {
 
@@ -50,6 +51,49 @@ Pipeline::Pipeline(const Json &document)
         throw Error(IOTS_ERR_PLUGIN, why);
     }
     refresh_execution_order();
+    build_sinks();
+}
+
+void Pipeline::build_sinks() {
+    for (const SinkSpec &spec : config_.sinks) {
+        PluginRef plugin = plugins_->find(spec.plugin);
+        if (!plugin) {
+            std::string why = "sink '" + spec.plugin + "' has no plugin in " + config_.plugin_dir.string();
+            for (const PluginRejection &rejection : plugins_->rejections()) why += "; rejected: " + rejection.reason;
+            throw Error(IOTS_ERR_PLUGIN, why);
+        }
+        if (!plugin->is_sink())
+            throw Error(IOTS_ERR_CONFIG, "pipeline config: sink '" + spec.plugin + "' names a " + plugin->kind_name() +
+                                             " plugin, not a sink (" + plugin->file().string() + ")");
+        auto ctx = std::make_unique<iots_host_ctx_s>(iots_host_ctx_s{this, spec.plugin, logger("sink." + spec.plugin)});
+        std::unique_ptr<PluginInstance> instance;
+        try {
+            instance = std::make_unique<PluginInstance>(plugin, spec.config, &host_api_, ctx.get());
+        } catch (const Error &e) {
+            throw Error(e.code(), "pipeline config: sink '" + spec.plugin + "': " + e.what());
+        }
+        auto runner = std::make_unique<SinkRunner>(std::move(instance),
+                                                   std::set<std::string, std::less<>>(spec.outputs.begin(),
+                                                                                      spec.outputs.end()),
+                                                   spec.max_batch);
+        ctx->sink = runner.get();
+        runner->start();
+        contexts_.push_back(std::move(ctx));
+        sinks_.push_back(std::move(runner));
+    }
+}
+
+void Pipeline::to_sinks(std::string_view output, std::string_view key, std::string_view value,
+                        int64_t event_time_ms) {
+    for (const auto &sink : sinks_)
+        if (sink->wants(output)) sink->add(output, key, value, event_time_ms, open_epoch_.get());
+}
+
+void Pipeline::throw_if_sink_failed() const {
+    for (const auto &sink : sinks_)
+        if (std::string why = sink->failure(); !why.empty())
+            throw Error(IOTS_ERR_PLUGIN, why + "; the pipeline stops, nothing after the last commit is committed (the "
+                                               "records will be processed again on restart)");
 }
 
 Pipeline::~Pipeline() {
@@ -57,6 +101,7 @@ Pipeline::~Pipeline() {
         if (started_) stop(false, 10000);
     } catch (...) {
     }
+    sinks_.clear();  // joins their threads: nothing acknowledges an epoch after this
     live_.reset();  // instances go before the contexts and clients they use
     consumer_.reset();
     producer_.reset();
@@ -102,6 +147,11 @@ std::unique_ptr<PluginInstance> Pipeline::make_instance(const PluginRef &plugin)
     for (const StageSpec &s : config_.stages)
         if (s.plugin == name) spec = &s;
     Json config = Json::object();
+    if (plugin->is_sink()) {  // built by build_sinks(), never a stage
+        if (spec)
+            throw Error(IOTS_ERR_CONFIG, "pipeline config: stage '" + name + "' is a sink plugin; list it under 'sinks'");
+        return nullptr;
+    }
     if (spec) {
         config = spec->config;
     } else if (plugin->is_rule()) {  // every rule plugin in the folder joins the rules stage

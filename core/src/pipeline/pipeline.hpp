@@ -37,6 +37,7 @@ struct iots_host_ctx_s;
 namespace iotstream {
 
 struct CommitEpoch;
+class SinkRunner;
 
 // Monotonic counters, readable from any thread.
 struct PipelineCounters {
@@ -146,6 +147,11 @@ private:
                      std::span<const KafkaHeader> headers, CommitEpoch *epoch = nullptr);
     void on_delivery(const iots_delivery_report_t &report, const rd_kafka_message_t &message);
     void tap_output(const iots_delivery_report_t &report, const rd_kafka_message_t &message) const;
+    // Sinks (sinks.hpp): each sink taking `output` gets the record in the open epoch.
+    void build_sinks();
+    void to_sinks(std::string_view output, std::string_view key, std::string_view value, int64_t event_time_ms);
+    // Throws the first sink's permanent failure, naming the sink.
+    void throw_if_sink_failed() const;
     void fail(const std::string &message);
     // Why a host call naming (batch, index) is refused, or "" when it may proceed: only inside
     // process() of that very batch, with an index inside it.
@@ -184,6 +190,7 @@ private:
     std::unique_ptr<PluginDirectory> plugins_;
     std::unique_ptr<LiveInstances> live_;
     std::vector<PluginInstance *> execution_order_;
+    std::vector<std::unique_ptr<SinkRunner>> sinks_;  // destroyed first (~Pipeline): they hold epochs
     bool order_dirty_ = true;
     int64_t skip_before_ms_ = -1;  // bounded run from a time: records older than this are skipped
     bool draining_ = false;  // inside drain_and_commit(): commits wait for the broker's answer

@@ -80,6 +80,33 @@ PipelineConfig PipelineConfig::from_json(const Json &document) {
         c.outputs[name] = value.get<std::string>();
     }
 
+    Json sinks = r.get_json("sinks", Json::array());
+    if (!sinks.is_array()) throw Error(IOTS_ERR_CONFIG, "pipeline config: key 'sinks' must be an array");
+    for (const Json &sink : sinks) {
+        if (!sink.is_object())
+            throw Error(IOTS_ERR_CONFIG, "pipeline config: each sink must be an object {\"plugin\": name, \"config\": "
+                                         "{...}, \"outputs\": [...]}, got " + sink.dump());
+        ConfigReader s(sink, "pipeline config: sink");
+        SinkSpec spec{s.get_string("plugin", ""), s.get_json("config", Json::object()), {}};
+        if (spec.plugin.empty()) throw Error(IOTS_ERR_CONFIG, "pipeline config: a sink has no 'plugin' name");
+        const std::string where = "pipeline config: sink '" + spec.plugin + "': ";
+        Json outs = s.get_json("outputs", Json::array({"windows", "aggregates", "alerts"}));
+        if (!outs.is_array() || outs.empty())
+            throw Error(IOTS_ERR_CONFIG, where + "key 'outputs' must be a non-empty array of output names");
+        for (const Json &o : outs) {
+            if (!o.is_string() || !c.outputs.count(o.get<std::string>()))
+                throw Error(IOTS_ERR_CONFIG, where + "key 'outputs': " + o.dump() +
+                                                 " is not an output of this pipeline (see 'outputs')");
+            spec.outputs.push_back(o.get<std::string>());
+        }
+        spec.max_batch = static_cast<size_t>(s.get_int("max_batch", 1000, 1, 1000000));
+        s.finish();
+        for (const SinkSpec &other : c.sinks)
+            if (other.plugin == spec.plugin)
+                throw Error(IOTS_ERR_CONFIG, "pipeline config: sink '" + spec.plugin + "' is listed twice");
+        c.sinks.push_back(std::move(spec));
+    }
+
     Json plugins = r.get_json("plugins", Json::object());
     ConfigReader p(plugins, "pipeline config: plugins");
     std::string dir = p.get_string("dir", "");

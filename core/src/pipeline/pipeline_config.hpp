@@ -15,6 +15,14 @@ struct StageSpec {
     Json config;
 };
 
+// A sink (plugin.h "Sinks"): the plugin, its config, the outputs it receives.
+struct SinkSpec {
+    std::string plugin;
+    Json config;
+    std::vector<std::string> outputs;
+    size_t max_batch = 1000;  // records per batch handed to the sink
+};
+
 // Everything a pipeline document says (docs/pipeline.md).
 struct PipelineConfig {
     KafkaProperties kafka;
@@ -23,6 +31,7 @@ struct PipelineConfig {
     std::string auto_offset_reset;       // where a group without commits starts
     Json decoder;                        // DecoderSchema document
     std::vector<StageSpec> stages;       // in execution order
+    std::vector<SinkSpec> sinks;
     std::map<std::string, Json> rule_configs;  // config of rule plugins not listed in stages
     std::map<std::string, std::string, std::less<>> outputs;  // output name -> topic
     std::filesystem::path plugin_dir;

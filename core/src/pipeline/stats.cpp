@@ -1,5 +1,6 @@
 // The pipeline's stats document (iots_pipeline_stats_json).
 #include "pipeline/pipeline.hpp"
+#include "pipeline/sinks.hpp"
 
 namespace iotstream {
 
@@ -50,6 +51,9 @@ Json Pipeline::stats() const {
     if (producer_) out["output_queue"] = producer_->stats().queue_depth;
     double elapsed = started_ ? std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count() : 0;
     out["elapsed_s"] = elapsed;
+    Json sinks = Json::array();
+    for (const auto &sink : sinks_) sinks.push_back(sink->stats());
+    out["sinks"] = sinks;
     return out;
 }
 

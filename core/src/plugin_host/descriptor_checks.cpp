@@ -135,6 +135,8 @@ size_t required_descriptor_size(uint16_t abi_minor) {
     // Each minor appends fields; a minor's requirement names its last required field.
     switch (abi_minor) {
     case 0:
+    case 1:
+    case 2:
     default:
         return offsetof(iots_plugin_descriptor_t, destroy) + sizeof(iots_plugin_descriptor_t::destroy);
     }
@@ -188,14 +190,25 @@ iots_plugin_descriptor_t check_descriptor(const fs::path &file, uint32_t index,
                          " characters of [a-z0-9_]");
     }
     const std::string plugin = std::string("plugin '") + copy.name + "': ";
-    if (copy.kind != IOTS_PLUGIN_STAGE && copy.kind != IOTS_PLUGIN_RULE) {
+    // A sink (ABI 1.3) is the one kind whose descriptor must reach write_sink; an older minor
+    // has no such field (what lies past its struct is not ours to read).
+    if (copy.abi_minor < 3) copy.write_sink = nullptr;
+    const bool sink = copy.kind == IOTS_PLUGIN_SINK && copy.abi_minor >= 3;
+    if (copy.kind != IOTS_PLUGIN_STAGE && copy.kind != IOTS_PLUGIN_RULE && !sink) {
         reject_plugin_file(file, plugin + "unknown kind " + std::to_string(static_cast<int>(copy.kind)) +
-                         " (IOTS_PLUGIN_STAGE = 1, IOTS_PLUGIN_RULE = 2)");
+                         " for ABI " + std::to_string(copy.abi_major) + "." + std::to_string(copy.abi_minor) +
+                         " (IOTS_PLUGIN_STAGE = 1, IOTS_PLUGIN_RULE = 2, IOTS_PLUGIN_SINK = 3 from ABI 1.3)");
     }
-    const char *missing = copy.create == nullptr    ? "create"
-                          : copy.process == nullptr ? "process"
-                          : copy.destroy == nullptr ? "destroy"
-                                                    : nullptr;
+    if (sink && given->struct_size < offsetof(iots_plugin_descriptor_t, write_sink) + sizeof copy.write_sink)
+        reject_plugin_file(file, plugin + "a sink's struct_size " + std::to_string(given->struct_size) +
+                                     " does not reach write_sink (ABI 1.3)");
+    if (!sink && copy.write_sink != nullptr)
+        reject_plugin_file(file, plugin + "write_sink() is set but the plugin is not a sink (IOTS_PLUGIN_SINK)");
+    const char *missing = copy.create == nullptr                ? "create"
+                          : !sink && copy.process == nullptr    ? "process"
+                          : sink && copy.write_sink == nullptr  ? "write_sink"
+                          : copy.destroy == nullptr             ? "destroy"
+                                                                : nullptr;
     if (missing != nullptr) reject_plugin_file(file, plugin + "required callback " + missing + "() is NULL");
     check_state_handover(file, copy);
     copy_config_keys(file, copy, config_keys);

@@ -99,7 +99,7 @@ void LiveInstances::replace(std::unique_ptr<PluginInstance> &slot, const PluginR
         ++report.refused;
         logger(kComponent)->error("refused to replace {} plugin '{}' {}; version {} stays live with its state "
                                   "(a restart hands open state to the new version by replay)",
-                                  plugin->is_rule() ? "rule" : "stage", plugin->name(), problem, old_version);
+                                  plugin->kind_name(), plugin->name(), problem, old_version);
         return;
     }
     // The new instance first: if it cannot start or take the state over, the old one keeps running.
@@ -164,7 +164,7 @@ LiveInstances::Report LiveInstances::apply(const std::vector<PluginEvent> &event
                     "it cannot run without it); version {} stays live with its state and nothing is lost. A file "
                     "providing '{}' dropped into the folder replaces it; to remove the stage, change the "
                     "pipeline's stages and restart",
-                    (*it)->plugin().is_rule() ? "rule" : "stage", event.name, (*it)->plugin().version(), event.name);
+                    (*it)->plugin().kind_name(), event.name, (*it)->plugin().version(), event.name);
                 break;
             }
             std::unique_ptr<PluginInstance> old = std::move(*it);

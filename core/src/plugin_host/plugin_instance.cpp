@@ -40,6 +40,13 @@ void PluginInstance::process(const iots_batch_view_t &batch) {
     if (plugin_->descriptor().process(instance_, &batch, errstr_, sizeof errstr_) != 0) fail("process");
 }
 
+std::string PluginInstance::write_sink(const iots_sink_batch_t &batch) {
+    char errstr[512] = {};  // not errstr_: this runs on the sink's thread
+    if (plugin_->descriptor().write_sink(instance_, &batch, errstr, sizeof errstr) == 0) return {};
+    return errstr[0] != '\0' ? std::string(errstr, strnlen(errstr, sizeof errstr))
+                             : std::string("write_sink() returned non-zero without a reason");
+}
+
 void PluginInstance::tick(int64_t wall_clock_ms) {
     const auto fn = plugin_->descriptor().tick;
     errstr_[0] = '\0';

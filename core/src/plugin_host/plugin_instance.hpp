@@ -55,6 +55,8 @@ public:
     uint32_t state_version() const { return plugin_->descriptor().state_version; }
     std::string export_state(uint32_t stream);
     void import_state(uint32_t stream, std::string_view state, uint32_t state_version);
+    // A sink's write_sink (ABI 1.3), on the sink's own thread: "" or the plugin's reason.
+    std::string write_sink(const iots_sink_batch_t &batch);
 
 private:
     [[noreturn]] void fail(const char *callback) const;

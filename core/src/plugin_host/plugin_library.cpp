@@ -141,7 +141,7 @@ fs::path default_plugin_dir() {
 const fs::path &Plugin::file() const { return library_->file(); }
 
 std::string Plugin::label() const {
-    return std::string(is_rule() ? "rule" : "stage") + " plugin '" + descriptor_.name + "' " +
+    return std::string(kind_name()) + " plugin '" + descriptor_.name + "' " +
            std::string(version()) + " (" + file().string() + ")";
 }
 
@@ -159,7 +159,7 @@ Json Plugin::describe() const {
     }
     return {
         {"name", descriptor_.name},
-        {"kind", is_rule() ? "rule" : "stage"},
+        {"kind", kind_name()},
         {"version", version()},
         {"description", description()},
         {"file", file().string()},

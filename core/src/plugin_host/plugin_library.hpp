@@ -38,6 +38,9 @@ public:
     }
     iots_plugin_kind_t kind() const { return descriptor_.kind; }
     bool is_rule() const { return descriptor_.kind == IOTS_PLUGIN_RULE; }
+    bool is_sink() const { return descriptor_.kind == IOTS_PLUGIN_SINK; }
+    // "stage", "rule" or "sink".
+    const char *kind_name() const { return is_rule() ? "rule" : is_sink() ? "sink" : "stage"; }
     // The file in the plugin folder this was loaded from (not the private copy).
     const std::filesystem::path &file() const;
     const PluginLibrary &library() const { return *library_; }
