@@ -81,10 +81,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (uint32_t k = 0; k < key_count; ++k) {
         iots_config_key_t key{};
         key.name = text_or_null(static_cast<uint8_t>(in.byte() | 1u));
-        key.type = static_cast<iots_config_type_t>(in.byte() % 7u);
+        // Any int, as a C plugin may write it (an out-of-range C++ enum value cannot be formed here).
+        const int raw_type = in.byte() % 7;
         key.default_json = text_or_null(in.byte());
         key.help = text_or_null(in.byte());
         std::memcpy(table.data() + k * stride, &key, sizeof key);
+        std::memcpy(table.data() + k * stride + offsetof(iots_config_key_t, type), &raw_type, sizeof raw_type);
     }
 
     // The descriptor, in a buffer as large as its struct_size claims (capped: the host refuses
@@ -93,7 +95,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     d.name = text_or_null(in.byte());
     d.version = text_or_null(in.byte());
     d.description = text_or_null(in.byte());
-    d.kind = static_cast<iots_plugin_kind_t>(in.byte() % 5u);
+    const int raw_kind = in.byte() % 6;  // 0..5: the kinds and values no kind has
     d.config_keys = in.byte() % 7 == 0 ? nullptr : reinterpret_cast<const iots_config_key_t *>(table.data());
     d.config_key_count = key_count;
     const uint8_t callbacks = in.byte();
@@ -102,6 +104,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     d.destroy = callbacks & 4 ? destroy_stub : nullptr;
     d.config_key_size = step;
     std::memcpy(buffer.data(), &d, sizeof d);
+    std::memcpy(buffer.data() + offsetof(iots_plugin_descriptor_t, kind), &raw_kind, sizeof raw_kind);
 
     std::vector<iots_config_key_t> keys;
     try {

@@ -5,6 +5,7 @@
 #include <limits>
 #include <set>
 #include <string>
+#include <type_traits>
 
 #include "common/checked_int.hpp"
 #include "common/config.hpp"
@@ -26,6 +27,16 @@ bool valid_plugin_name(const char *name) {
     });
 }
 
+
+// An enum field a plugin wrote, read as the integer it holds: a C plugin may store any int
+// there, and loading a C++ enum outside its declared values is undefined (UBSan flags it;
+// found by tests/fuzz/fuzz_plugin_descriptor). Only validated values are read as the enum.
+template <typename Enum>
+std::underlying_type_t<Enum> raw_value(const Enum &field) {
+    std::underlying_type_t<Enum> value;
+    std::memcpy(&value, &field, sizeof value);
+    return value;
+}
 
 bool default_matches(iots_config_type_t type, const Json &value) {
     if (value.is_null()) return true;  // optional key without a value
@@ -79,9 +90,10 @@ void check_config_keys(const fs::path &file, const iots_plugin_descriptor_t &d) 
             reject_plugin_file(file, plugin + "config key #" + std::to_string(k) + " has no name");
         if (!seen.insert(key.name).second)
             reject_plugin_file(file, plugin + "config key '" + key.name + "' is declared twice");
-        if (key.type < IOTS_CONFIG_BOOL || key.type > IOTS_CONFIG_JSON)
+        const auto type = raw_value(key.type);
+        if (type < IOTS_CONFIG_BOOL || type > IOTS_CONFIG_JSON)
             reject_plugin_file(file, plugin + "config key '" + key.name + "' has unknown type " +
-                             std::to_string(static_cast<int>(key.type)));
+                             std::to_string(type));
         if (key.default_json == nullptr) continue;
         Json value = Json::parse(key.default_json, nullptr, /*allow_exceptions=*/false);
         if (value.is_discarded())
@@ -193,9 +205,10 @@ iots_plugin_descriptor_t check_descriptor(const fs::path &file, uint32_t index,
     // A sink (ABI 1.3) is the one kind whose descriptor must reach write_sink; an older minor
     // has no such field (what lies past its struct is not ours to read).
     if (copy.abi_minor < 3) copy.write_sink = nullptr;
-    const bool sink = copy.kind == IOTS_PLUGIN_SINK && copy.abi_minor >= 3;
-    if (copy.kind != IOTS_PLUGIN_STAGE && copy.kind != IOTS_PLUGIN_RULE && !sink) {
-        reject_plugin_file(file, plugin + "unknown kind " + std::to_string(static_cast<int>(copy.kind)) +
+    const auto kind = raw_value(copy.kind);
+    const bool sink = kind == IOTS_PLUGIN_SINK && copy.abi_minor >= 3;
+    if (kind != IOTS_PLUGIN_STAGE && kind != IOTS_PLUGIN_RULE && !sink) {
+        reject_plugin_file(file, plugin + "unknown kind " + std::to_string(kind) +
                          " for ABI " + std::to_string(copy.abi_major) + "." + std::to_string(copy.abi_minor) +
                          " (IOTS_PLUGIN_STAGE = 1, IOTS_PLUGIN_RULE = 2, IOTS_PLUGIN_SINK = 3 from ABI 1.3)");
     }
