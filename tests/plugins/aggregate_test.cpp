@@ -227,7 +227,9 @@ TEST(AggregatePlugin, IdsLongerThanTheInlineBufferSurviveEmissionRefusalAndReuse
     const std::vector<std::string> ids = {
         std::string(22, 'a'), std::string(23, 'b'),
         "quote\"and\\backslash-" + std::string(30, 'c'),
-        std::string(1000, 'd') + "\xc3\xa9",  // UTF-8 passes through
+        // Long ids stay within decoder.max_sensor_id_bytes (256 by default): longer ones never
+        // reach a stage (sensor_id_too_long).
+        std::string(250, 'd') + "\xc3\xa9",  // UTF-8 passes through
     };
     std::vector<Reading> readings;
     for (size_t s = 0; s < ids.size(); ++s)
@@ -248,8 +250,8 @@ TEST(AggregatePlugin, IdsLongerThanTheInlineBufferSurviveEmissionRefusalAndReuse
     // Two empty emissions evict all four; new long ids of other lengths take their slots.
     EXPECT_EQ(host.tick(300), 0);
     EXPECT_EQ(host.tick(400), 0);
-    const std::vector<std::string> next = {std::string(500, 'e'), std::string(24, 'f'), "g",
-                                           std::string(1001, 'h')};
+    const std::vector<std::string> next = {std::string(200, 'e'), std::string(24, 'f'), "g",
+                                           std::string(256, 'h')};
     readings.clear();
     for (size_t s = 0; s < next.size(); ++s)
         readings.push_back(reading(next[s], 0, 10.0 + static_cast<double>(s), 10));
