@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipeline"))
 from conftest import BUILD, Broker, HostProcess, envelope, produce  # noqa: E402
+from correctness import wait_until  # noqa: E402
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 WINDOW_S = 10
@@ -45,17 +46,6 @@ def get(port, path):
 
 def get_json(port, path):
     return json.loads(get(port, path)[1])
-
-
-def wait_for(what, predicate, timeout=60):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last}")
 
 
 def read_alert_events(port, expect, timeout=30):
@@ -93,16 +83,16 @@ def test_the_dashboard_shows_windows_alerts_and_counters_and_renders_in_a_browse
         host = HostProcess("--bootstrap", broker.bootstrap, "--no-generate", "--group", "dash",
                            "--window-size", str(WINDOW_S), "--grace", "1", "--idle-timeout", "1500",
                            "--show-windows", "0", "--dashboard-listen", "127.0.0.1:0")
-        port = int(wait_for("the dashboard's address",
-                            lambda: next((re.search(r":(\d+)/", l).group(1) for l in host.lines
-                                          if l.startswith("dashboard at http://")), None), 30))
+        port = int(wait_until(lambda: next((re.search(r":(\d+)/", l).group(1) for l in host.lines
+                                            if l.startswith("dashboard at http://")), None),
+                              30, "the dashboard's address"))
 
         # Every sensor's latest window is the last one, [50 s, 60 s), closed by the idle timeout,
         # with the model's sample count and temperature range.
         last_start = (T0 + 60_000 - WINDOW_S * 1000) // 1000
-        windows = wait_for("every sensor's last window", lambda: (
+        windows = wait_until(lambda: (
             lambda r: r if len(r["windows"]) == len(SENSORS) and all(w["window_start"] == last_start for w in r["windows"]) else None
-        )(get_json(port, "/api/windows?limit=1000")))["windows"]
+        )(get_json(port, "/api/windows?limit=1000")), 60, "every sensor's last window")["windows"]
         assert sorted(w["sensor_id"] for w in windows) == sorted(SENSORS)
         for w in windows:
             temps = [d["temperature"] for s, ts, d in readings if s == w["sensor_id"] and ts // 1000 >= last_start]
@@ -123,7 +113,7 @@ def test_the_dashboard_shows_windows_alerts_and_counters_and_renders_in_a_browse
         assert summary["tapped"]["alerts"] == len(HOT)
         assert summary["sensors"] == len(SENSORS)
         assert {p["name"] for p in summary["plugins"]["plugins"]} >= {"window", "aggregate", "anomaly"}
-        wait_for("a throughput history", lambda: len(get_json(port, "/api/summary")["history"]) >= 2)
+        wait_until(lambda: len(get_json(port, "/api/summary")["history"]) >= 2, 60, "a throughput history")
         page = get(port, "/")[1].decode()
         assert "<canvas id=\"throughput\"" in page and "EventSource" in page
         assert b"iotstream_pipeline_consumed_total" in get(port, "/metrics")[1]
