@@ -1,0 +1,30 @@
+// libiotstream, loaded at run time as an existing gateway would adopt it: dlopen() and one
+// dlsym for the C API table. Everything the host asks of the core goes through `api`.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "app/options.hpp"
+#include "iotstream/iotstream.h"
+
+namespace iotstream_host {
+
+// Set once by main() before any command runs; never unloaded.
+extern const iots_api_t *api;
+
+// --library, else next to this program, else the dynamic linker's search path; dies with
+// every path tried and why.
+const iots_api_t *load_library(const Options &o);
+
+// Dies naming `what` and the core's error text when err is not IOTS_OK.
+void check(iots_err_t err, const char *errstr, const std::string &what);
+
+// The pipeline's counters (iots_pipeline_stats_json) as JSON; {} when they cannot be read.
+nlohmann::json pipeline_stats(iots_pipeline_t *pipeline);
+
+// iots_plugins_describe_json for --plugins (or the built-in folder).
+nlohmann::json describe_plugins(const Options &o);
+
+}  // namespace iotstream_host

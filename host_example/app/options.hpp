@@ -1,0 +1,57 @@
+// iotstream-host's command line: the flags of every command, parsed once into Options.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "gateway/gateway.hpp"
+#include "iotstream/iotstream.h"
+
+namespace iotstream_host {
+
+struct Options {
+    std::string command = "run";
+    double duration_s = 60;
+    bool duration_given = false;
+    double rate = 20000;
+    uint64_t count = 0;
+    uint64_t sensors = 100000;
+    double anomaly_share = 0.01;
+    uint64_t seed = 1;
+    int threads = 2;
+    int window_size_s = 300;
+    int grace_s = 10;
+    int idle_timeout_ms = 30000;
+    int aggregate_interval_ms = 5000;
+    std::string plugins;
+    std::string config_file;
+    std::string bootstrap;
+    int partitions = 8;
+    std::string group = "iotstream-host";
+    std::string input_topic = "iot-readings";
+    bool generate = true;
+    bool bounded = false;
+    double run_for_s = 0;
+    std::string on_stop;  // "resume" | "close" | "" (the default for the broker in use)
+    int show_windows = 8;
+    std::string summary_json;
+    std::string metrics_listen;
+    std::string dashboard_listen;
+    std::string log_level = "warn";
+    std::string library;
+    iotstream_host::gateway::GatewayOptions gateway;
+    std::string via;         // run: "", "mqtt" or "http"; devices: "mqtt" (default) or "http"
+    std::string url;         // devices --via http: the gateway
+    std::string token_file;  // devices --via http: the shared token
+    int batch = 1;
+};
+
+// Parses argv; prints --help and exits 0, or names a bad flag and exits 2.
+Options parse_options(int argc, char **argv);
+
+iots_log_level_t parse_level(const std::string &name);
+
+// Names the problem on stderr and exits 2: the host's answer to a bad flag or a failed start.
+[[noreturn]] void die(const std::string &message);
+
+}  // namespace iotstream_host
