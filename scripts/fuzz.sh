@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${IOTSTREAM_FUZZ_BUILD_DIR:-$root/build-fuzz}
 seconds=${IOTSTREAM_FUZZ_SECONDS:-60}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_decoder fuzz_pipeline_config fuzz_plugin_descriptor)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_decoder fuzz_pipeline_config fuzz_plugin_descriptor fuzz_ingest)
 
 mkdir -p "$build"
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOTSTREAM_FUZZ=ON \
