@@ -65,6 +65,7 @@ Json pipeline_config(const Options &o, const Json &file, const std::string &boot
         stop["close_windows"] = o.on_stop == "close";
     else if (!stop.contains("close_windows"))
         stop["close_windows"] = embedded_broker;
+    if (!o.guarantee.empty()) config["processing"]["guarantee"] = o.guarantee;
     if (!o.plugins.empty()) config["plugins"]["dir"] = o.plugins;
     if (!config.contains("stages"))
         config["stages"] = {

@@ -57,6 +57,9 @@ Kafka:
                           Default: close with the embedded broker (its data dies with this
                           process), resume with --bootstrap; --bounded always closes.
                           The config file's pipeline.stop.close_windows, if set, is the default
+  --guarantee at_least_once|exactly_once  processing.guarantee: exactly_once commits each
+                          epoch's outputs with its offsets in one Kafka transaction
+                          (docs/pipeline.md#exactly-once); default at_least_once
 Devices (iotstream-host devices; --rate, --duration, --count, --sensors, --threads, --seed,
 --anomaly-share as above; --threads is the number of connections):
   --via mqtt|http         publish to --mqtt HOST:PORT (topic devices/<id>/readings, QoS
@@ -146,6 +149,11 @@ Options parse_options(int argc, char **argv) {
         else if (flag == "--no-generate") o.generate = false;
         else if (flag == "--bounded") o.bounded = true;
         else if (flag == "--run-for") o.run_for_s = parse_number(flag, value(), 0);
+        else if (flag == "--guarantee") {
+            o.guarantee = value();
+            if (o.guarantee != "at_least_once" && o.guarantee != "exactly_once")
+                die("--guarantee must be at_least_once or exactly_once");
+        }
         else if (flag == "--on-stop") {
             o.on_stop = value();
             if (o.on_stop != "resume" && o.on_stop != "close") die("--on-stop must be resume or close");

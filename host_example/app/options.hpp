@@ -33,6 +33,7 @@ struct Options {
     bool bounded = false;
     double run_for_s = 0;
     std::string on_stop;  // "resume" | "close" | "" (the default for the broker in use)
+    std::string guarantee;  // "at_least_once" | "exactly_once" | "" (the config file's, else at least once)
     int show_windows = 8;
     std::string summary_json;
     std::string metrics_listen;

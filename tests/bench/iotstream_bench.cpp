@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <malloc.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -43,7 +44,8 @@ Commands (each prints one JSON result line last):
   loadgen         iotstream's load generator, unpaced unless --rate, --count readings
   consume-rdkafka raw librdkafka consumer over every partition of --topic from the start
                   until --count records (the pipeline's ceiling)
-  pipeline        iots_pipeline_run_bounded over --topic; checks consumed == --count
+  pipeline        iots_pipeline_run_bounded over --topic; checks consumed == --count;
+                  reports CPU microseconds per record (getrusage: the whole process)
   latency         pipeline (consumer group) + load generator at --rate for --duration;
                   measures produce time -> alert consumed on the alerts topic
   memory          pipeline over --topic (windows never close); RSS once --count records
@@ -63,6 +65,7 @@ Options:
   --prefix P              output topics are P-windows, P-aggregates, P-alerts, P-dlq
   --group ID              consumer group id (default: unique per run)
   --aggregate-interval-ms N  the aggregate stage's emission interval (default: its own)
+  --guarantee G           pipeline processing.guarantee: at_least_once (default) or exactly_once
   --timeout S             give up after S seconds (default 300)
 )";
 
@@ -87,6 +90,7 @@ struct Options {
     std::string group;
     double timeout_s = 300;
     int64_t aggregate_interval_ms = 0;  // 0: the aggregate plugin's default
+    std::string guarantee;  // "": the pipeline's default (at_least_once)
 };
 
 double parse_number(const std::string &flag, const std::string &text) {
@@ -133,6 +137,7 @@ Options parse_options(int argc, char **argv) {
         else if (flag == "--aggregate-interval-ms")
             o.aggregate_interval_ms = static_cast<int64_t>(parse_number(flag, value()));
         else if (flag == "--timeout") o.timeout_s = parse_number(flag, value());
+        else if (flag == "--guarantee") o.guarantee = value();
         else die("unknown option '" + flag + "' (see --help)");
     }
     if (o.bootstrap.empty()) die("--bootstrap is required");
@@ -447,6 +452,7 @@ Json pipeline_config(const Options &o, const Json &window_config) {
               {"plugins", {{"watch", false}}}};
     for (const auto &[key, value] : o.consumer_kafka) c["consumer"]["kafka"][key] = value;
     if (o.aggregate_interval_ms > 0) c["stages"][1]["config"]["interval_ms"] = o.aggregate_interval_ms;
+    if (!o.guarantee.empty()) c["processing"]["guarantee"] = o.guarantee;
     return c;
 }
 
@@ -468,14 +474,24 @@ Json command_pipeline(const Options &o) {
     iots_pipeline_t *pipeline = nullptr;
     check(iots_pipeline_new(pipeline_config(o, Json::object()).dump().c_str(), &pipeline, errstr, sizeof errstr),
           errstr, "iots_pipeline_new");
+    auto cpu_seconds = [] {  // user + system CPU of the whole process (every librdkafka thread)
+        rusage usage{};
+        getrusage(RUSAGE_SELF, &usage);
+        auto seconds = [](const timeval &t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+    };
     auto start = Clock::now();
+    double cpu_start = cpu_seconds();
     check(iots_pipeline_run_bounded(pipeline, static_cast<int>(o.timeout_s * 1000), errstr, sizeof errstr), errstr,
           "iots_pipeline_run_bounded");
     double elapsed = seconds_since(start);
+    double cpu = cpu_seconds() - cpu_start;
     Json s = pipeline_stats(pipeline);
     iots_pipeline_destroy(pipeline);
-    return {{"records", s["consumed"]}, {"bytes", s["bytes_consumed"]}, {"elapsed_s", elapsed},
-            {"expected", o.count},      {"stats", s}};
+    uint64_t records = s["consumed"].get<uint64_t>();
+    return {{"records", records}, {"bytes", s["bytes_consumed"]}, {"elapsed_s", elapsed},
+            {"cpu_s", cpu}, {"cpu_us_per_record", records ? cpu * 1e6 / static_cast<double>(records) : 0.0},
+            {"expected", o.count}, {"stats", s}};
 }
 
 // ---- latency --------------------------------------------------------------------------------

@@ -429,7 +429,7 @@ class Bench:
 
         topics = [('produce', 8), ('pipe', n['pipe_partitions']), ('pipe-seed', 8), ('lat-in', 8),
                   ('mem-big', 16), ('mem-small', 16)]
-        for prefix in ('out-iots', 'out-seed', 'out-confluent', 'lat', 'mem-big', 'mem-small'):
+        for prefix in ('out-iots', 'out-eos', 'out-seed', 'out-confluent', 'lat', 'mem-big', 'mem-small'):
             topics += [(f'{prefix}-{kind}', 8) for kind in OUTPUT_KINDS]
         self.start_broker(topics)
         try:
@@ -472,6 +472,11 @@ class Bench:
                     lambda: self.cpp('consume-rdkafka', '--topic', 'pipe', '--count', str(count)), expected=count)
         self.record('pipeline', 'iotstream pipeline (run_bounded)', 'iotstream',
                     lambda: self.cpp('pipeline', '--topic', 'pipe', '--count', str(count), '--prefix', 'out-iots'),
+                    expected=count)
+        # The same run with processing.guarantee exactly_once: one transaction per commit epoch.
+        self.record('pipeline', 'iotstream pipeline, exactly-once (run_bounded)', 'iotstream-eos',
+                    lambda: self.cpp('pipeline', '--topic', 'pipe', '--count', str(count), '--prefix', 'out-eos',
+                                     '--guarantee', 'exactly_once'),
                     expected=count)
         conf_count = min(count, n['pipe_confluent'])
         self.record('pipeline', 'confluent-kafka + json, same stages', 'confluent',
@@ -555,6 +560,10 @@ def section_table(rows):
             ratios.append('-' if other is None or other is r or not other['rate'] else f'{r["rate"] / other["rate"]:.2f}x')
         lines.append(f'| {r["name"]} | {int(r["records"]):,} | {fmt_rate(r["rate"])} | {r["mb_s"]:.1f} | '
                      + ' | '.join(ratios) + f' | {"LOSS: " + r["loss"] if r.get("loss") else "ok"} |')
+    cpu = [r for r in rows if 'cpu_us_per_record' in r]
+    if cpu:  # the pipeline rows that measure it (getrusage of the bench process)
+        lines += ['', '| Path | CPU µs/record |', '|---|---|']
+        lines += [f'| {r["name"]} | {r["cpu_us_per_record"]:.2f} |' for r in cpu]
     return '\n'.join(lines)
 
 

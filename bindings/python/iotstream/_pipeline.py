@@ -116,6 +116,8 @@ class Pipeline:
             Unknown keys are refused with a ConfigError naming them.
         bootstrap: "host:port" or a :class:`Broker`; sets ``kafka["bootstrap.servers"]``.
         window: shorthand for the window stage config, e.g. ``{"size_s": 2, "grace_s": 1}``.
+        guarantee: ``processing.guarantee``: ``"at_least_once"`` (default) or ``"exactly_once"``
+            (each commit epoch's outputs and offsets in one Kafka transaction; docs/pipeline.md).
 
     Without ``stages`` the core's default runs: anomaly rules, per-sensor aggregates and
     5-minute tumbling windows. Context manager: leaving the block stops the pipeline (closing
@@ -130,8 +132,14 @@ class Pipeline:
 
     def __init__(self, config: Optional[Mapping[str, Any]] = None, *,
                  bootstrap: Optional[BootstrapLike] = None,
-                 window: Optional[Mapping[str, Any]] = None) -> None:
+                 window: Optional[Mapping[str, Any]] = None,
+                 guarantee: Optional[str] = None) -> None:
         doc: Dict[str, Any] = copy.deepcopy(dict(config or {}))
+        if guarantee is not None:  # processing.guarantee: "at_least_once" (default) or "exactly_once"
+            processing = doc.setdefault("processing", {})
+            if not isinstance(processing, dict):
+                raise InvalidArgumentError("pipeline config: key 'processing' must be an object")
+            processing["guarantee"] = guarantee
         if bootstrap is not None:
             kafka = doc.setdefault("kafka", {})
             if not isinstance(kafka, dict):

@@ -16,6 +16,7 @@ void Pipeline::run_bounded(int timeout_ms) {
         std::lock_guard stopping(stop_mutex_);
         stopped_ = true;
     }
+    if (config_.exactly_once) init_transactions();
     started_at_ = std::chrono::steady_clock::now();
     last_seal_ = started_at_;
     const auto deadline = timeout_ms < 0 ? std::chrono::steady_clock::time_point::max()

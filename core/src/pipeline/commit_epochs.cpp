@@ -40,7 +40,15 @@ std::vector<Consumer::CommitPoint> Pipeline::commit_points(const std::vector<uin
     return points;
 }
 
+namespace {
+constexpr int kTransactionCommitTimeoutMs = 30000;
+}  // namespace
+
 void Pipeline::seal_epoch() {
+    if (config_.exactly_once) {  // one transaction per epoch (transactions.cpp)
+        commit_transaction_epoch(kTransactionCommitTimeoutMs, /*draining=*/false);
+        return;
+    }
     std::vector<uint32_t> ids;
     for (uint32_t id = 0; id < streams_.size(); ++id)
         if (streams_[id].assigned) ids.push_back(id);
@@ -87,6 +95,10 @@ void Pipeline::commit_durable_epochs() {
 }
 
 void Pipeline::drain_and_commit(int timeout_ms, const std::vector<uint32_t> &) {
+    if (config_.exactly_once) {  // commit_transaction() flushes the outputs itself
+        commit_transaction_epoch(timeout_ms, /*draining=*/true);
+        return;
+    }
     seal_epoch();
     // Outputs that failed are sent again or dead-lettered, and those need acknowledging too.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);

@@ -24,6 +24,12 @@ void Pipeline::send_output(std::string_view topic, std::string_view key, std::st
         producer_->send(topic, key, value, headers, epoch);
     } catch (const KafkaSendError &e) {
         epoch->outstanding.fetch_sub(1, std::memory_order_relaxed);
+        // Exactly-once: the transaction already failed (a delivery did) and takes no more
+        // records; it is aborted and redone at the next seal, so this one is not lost.
+        if (config_.exactly_once && e.kafka_error() == RD_KAFKA_RESP_ERR__STATE) {
+            epoch->delivery_failed.store(true);
+            return;
+        }
         // Refused before it left (larger than message.max.bytes): as if the broker had refused it.
         if (classify_output_failure(e.kafka_error()) != OutputFailure::refused) throw;
         counters_.outputs_sent.fetch_add(1, std::memory_order_relaxed);  // sent = delivered + refused + ...
@@ -70,7 +76,8 @@ void Pipeline::on_delivery(const iots_delivery_report_t &report, const rd_kafka_
         if (output_tap_ != nullptr) tap_output(report, message);
         return;
     }
-    if (epoch && classify_output_failure(message.err) != OutputFailure::fatal) {
+    // Exactly-once: librdkafka makes the transaction abortable; it is aborted and redone whole.
+    if (epoch && !config_.exactly_once && classify_output_failure(message.err) != OutputFailure::fatal) {
         // Copied now (librdkafka frees it after this call); the epoch stays open until the
         // processing thread has sent its replacement.
         FailedOutput failed{report.topic ? report.topic : "", std::nullopt,

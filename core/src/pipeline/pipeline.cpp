@@ -116,6 +116,17 @@ void Pipeline::build_clients() {
     if (!pk.contains("linger.ms")) pk["linger.ms"] = 2;  // alerts are latency-sensitive
     if (!pk.contains("compression.type")) pk["compression.type"] = "lz4";
     if (!producer_config.contains("queue_full_timeout_ms")) producer_config["queue_full_timeout_ms"] = 120000;
+    if (pk.contains("transactional.id"))
+        throw Error(IOTS_ERR_CONFIG, "pipeline config: producer.kafka: 'transactional.id' is set by the pipeline; use "
+                                     "\"processing\": {\"guarantee\": \"exactly_once\", \"transactional_id\": ...}");
+    if (config_.exactly_once) {  // transactions.cpp
+        pk["transactional.id"] = config_.transactional_id.empty() ? derive_transactional_id(config_.group_id)
+                                                                   : config_.transactional_id;
+        // An open transaction of a crashed member holds back read_committed readers until the
+        // broker aborts it: keep that short, yet well above one epoch's commit.
+        if (!pk.contains("transaction.timeout.ms"))
+            pk["transaction.timeout.ms"] = std::to_string(std::max(10000, 4 * config_.commit_interval_ms));
+    }
     producer_ = std::make_unique<Producer>(producer_config, [this](const iots_delivery_report_t &report,
                                                                    const rd_kafka_message_t &message) {
         on_delivery(report, message);
@@ -329,6 +340,7 @@ void Pipeline::finish(bool close_windows, int timeout_ms) {
 void Pipeline::start() {
     if (started_) throw Error(IOTS_ERR_STATE, "the pipeline was already started");
     started_ = true;
+    if (config_.exactly_once) init_transactions();
     consumer_->subscribe(config_.input_topics);
     started_at_ = std::chrono::steady_clock::now();
     last_seal_ = started_at_;

@@ -54,7 +54,13 @@ struct PipelineCounters {
     // Replays after a restore: records read again that the previous owner had decoded, and the
     // outputs (alerts, dead letters) not sent again because it had sent them.
     std::atomic<uint64_t> replayed{0}, replay_outputs_skipped{0};
+    // Exactly-once mode (transactions.cpp): transactions committed and aborted (each abort
+    // rewinds the assigned partitions to their last commit).
+    std::atomic<uint64_t> transactions_committed{0}, transactions_aborted{0};
 };
+
+// exactly_once: a transactional.id unique to one pipeline of the group (transactions.cpp).
+std::string derive_transactional_id(const std::string &group_id);
 
 class Pipeline {
 public:
@@ -157,6 +163,28 @@ private:
     // process() of that very batch, with an index inside it.
     std::string batch_misuse(const iots_batch_view_t *batch, uint32_t index) const;
     void finish(bool close_windows, int timeout_ms);
+
+    // Exactly-once (transactions.cpp). One transaction per commit epoch: the epoch's outputs and
+    // dead letters, and the offsets with their restore points (send_offsets_to_transaction).
+    void init_transactions();
+    void begin_transaction();
+    // Commits the open epoch's transaction; between batches it is kept open while this member
+    // rejoins the group (draining: on revoke and at the end, it is committed regardless).
+    void commit_transaction_epoch(int timeout_ms, bool draining);
+    // Aborts the open transaction and rewinds every assigned partition to its last commit, as
+    // a new owner would restore it (state dropped, restore point re-read, consumer seeked).
+    void abort_and_rewind(const std::string &why, int timeout_ms);
+    // The last commit of `id`: what this member committed, else what the group has.
+    Consumer::CommitPoint last_commit_of(uint32_t id);
+    bool in_transaction_ = false;
+    int aborts_in_a_row_ = 0;  // the same failure again and again stops the pipeline
+    // Offsets this member committed in its transactions, per stream: the rewind's restore points.
+    std::map<uint32_t, Consumer::CommitPoint> transaction_commits_;
+    // Set when the broker did not store a transaction's offsets (librdkafka's mock cluster drops
+    // TxnOffsetCommit): each transaction's offsets are then also committed by the consumer.
+    bool commit_offsets_outside_ = false;
+    bool offsets_checked_ = false;
+    std::vector<std::unique_ptr<CommitEpoch>> aborted_epochs_;  // late reports may still name them
 
     PipelineConfig config_;
     std::shared_ptr<const DecoderSchema> schema_;

@@ -127,6 +127,18 @@ PipelineConfig PipelineConfig::from_json(const Json &document) {
     c.close_windows_on_stop = st.get_bool("close_windows", false);
     st.finish();
 
+    Json processing = r.get_json("processing", Json::object());
+    ConfigReader pr(processing, "pipeline config: processing");
+    std::string guarantee = pr.get_string("guarantee", "at_least_once");
+    if (guarantee != "at_least_once" && guarantee != "exactly_once")
+        throw Error(IOTS_ERR_CONFIG, "pipeline config: processing: key 'guarantee' must be \"at_least_once\" or "
+                                     "\"exactly_once\", got \"" + guarantee + "\"");
+    c.exactly_once = guarantee == "exactly_once";
+    c.transactional_id = pr.get_string("transactional_id", "");
+    pr.finish();
+    if (!c.transactional_id.empty() && !c.exactly_once)
+        throw Error(IOTS_ERR_CONFIG, "pipeline config: processing: 'transactional_id' needs \"guarantee\": \"exactly_once\"");
+
     c.commit_interval_ms = static_cast<int>(r.get_int("commit_interval_ms", 1000, 10, 600000));
     c.producer = r.get_json("producer", Json::object());
     c.consumer = r.get_json("consumer", Json::object());

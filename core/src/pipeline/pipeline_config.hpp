@@ -53,6 +53,13 @@ struct PipelineConfig {
     // What stop() does with open windows when its caller leaves it to the configuration
     // (IOTS_STOP_AS_CONFIGURED): false (default) leaves them to the partition's next owner.
     bool close_windows_on_stop = false;
+    // processing.guarantee: "at_least_once" (default) or "exactly_once" (transactions.cpp): the
+    // output producer is transactional and each commit epoch is one transaction holding its
+    // outputs, dead letters and the consumed offsets with their restore points.
+    bool exactly_once = false;
+    // processing.transactional_id: the output producer's transactional.id in exactly_once mode;
+    // "" derives a unique one per pipeline from the group id (transactions.cpp).
+    std::string transactional_id;
 
     static PipelineConfig from_json(const Json &document);
 };

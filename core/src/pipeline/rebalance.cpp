@@ -41,7 +41,13 @@ void Pipeline::on_revoke(const TopicPartitions &parts) {
     std::exception_ptr failure;
     if (!failed_ && !finished_) {
         try {
-            drain_and_commit(kRevokeFlushTimeoutMs, ids);
+            // Exactly-once: the open transaction is committed while the partitions are still ours
+            // (a commit keeps the work of the partitions this member keeps; an abort would rewind
+            // them all). Partitions lost (session expired) are no longer ours to commit: abort.
+            if (config_.exactly_once && rd_kafka_assignment_lost(consumer_->handle()))
+                abort_and_rewind("partitions lost", kRevokeFlushTimeoutMs);
+            else
+                drain_and_commit(kRevokeFlushTimeoutMs, ids);
         } catch (const std::exception &e) {
             fail(std::string("commit on revoke: ") + e.what());
             failure = std::current_exception();

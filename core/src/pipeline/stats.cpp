@@ -21,6 +21,10 @@ Json Pipeline::stats() const {
     out["skipped_before_start"] = counters_.skipped_before_start.load();
     out["replay"] = {{"records", counters_.replayed.load()},
                      {"outputs_skipped", counters_.replay_outputs_skipped.load()}};
+    out["guarantee"] = config_.exactly_once ? "exactly_once" : "at_least_once";
+    if (config_.exactly_once)
+        out["transactions"] = {{"committed", counters_.transactions_committed.load()},
+                               {"aborted", counters_.transactions_aborted.load()}};
     out["commits"] = counters_.commits.load();
     out["commit_failures"] = counters_.commit_failures.load();
     out["commits_deferred"] = counters_.commits_deferred.load();
