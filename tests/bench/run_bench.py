@@ -433,10 +433,15 @@ class Bench:
             topics += [(f'{prefix}-{kind}', 8) for kind in OUTPUT_KINDS]
         self.start_broker(topics)
         try:
-            self.run_producers(data, envelope_size)
-            self.run_pipelines(data)
-            self.run_latency()
-            self.run_memory(mem_big, mem_small)
+            only = self.args.only or ['producer', 'pipeline', 'latency', 'memory']
+            if 'producer' in only:
+                self.run_producers(data, envelope_size)
+            if 'pipeline' in only:
+                self.run_pipelines(data)
+            if 'latency' in only:
+                self.run_latency()
+            if 'memory' in only:
+                self.run_memory(mem_big, mem_small)
         finally:
             self.stop_broker()
         return self.results
@@ -648,10 +653,13 @@ def main():
     mode.add_argument('--full', action='store_true', help='the measurement (default)')
     p.add_argument('--build-dir', default=os.path.join(SOURCE_DIR, 'build-bench'))
     p.add_argument('--out', default=os.path.join(SOURCE_DIR, 'bench-results'))
+    p.add_argument('--only', action='append', choices=['producer', 'pipeline', 'latency', 'memory'],
+                   help='run only this section (repeatable), e.g. --only pipeline')
     args = p.parse_args()
     bench = Bench(args)
     results = bench.run()
-    command = 'scripts/bench.sh ' + ('--short' if args.short else '--full')
+    command = 'scripts/bench.sh ' + ('--short' if args.short else '--full') + ''.join(
+        f' --only {section}' for section in args.only or [])
     with open(os.path.join(bench.out, 'results.json'), 'w') as f:
         json.dump(results, f, indent=2, default=str)
     md = os.path.join(bench.out, 'results.md')
