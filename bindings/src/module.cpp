@@ -26,4 +26,5 @@ PYBIND11_MODULE(_native, m) {
     bind_consumer(m);
     bind_pipeline(m);
     bind_load_generator(m);
+    bind_ingest(m);
 }

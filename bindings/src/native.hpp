@@ -176,5 +176,6 @@ void bind_producer(py::module_ &m);  // producer.cpp
 void bind_consumer(py::module_ &m);  // consumer.cpp
 void bind_pipeline(py::module_ &m);  // pipeline.cpp: pipelines and plugin descriptions
 void bind_load_generator(py::module_ &m);  // load_generator.cpp
+void bind_ingest(py::module_ &m);          // ingest.cpp: the ingestion service behind a gateway
 
 }  // namespace iotstream_native

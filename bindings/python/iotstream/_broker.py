@@ -7,6 +7,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 from . import _native
 from ._client import Consumer, Producer
 from ._common import TOPICS, BootstrapSource
+from ._ingest import Ingest
 from ._pipeline import Pipeline
 
 __all__ = ["Broker"]
@@ -69,6 +70,10 @@ class Broker(BootstrapSource):
     def consumer(self, topics: Union[str, Sequence[str]], **options: Any) -> Consumer:
         """A :class:`Consumer` of ``topics`` on this broker."""
         return Consumer(self, topics, **options)
+
+    def ingest(self, **options: Any) -> Ingest:
+        """An :class:`iotstream.Ingest` (the gateway's ingestion service) producing to this broker."""
+        return Ingest(self, **options)
 
     def pipeline(self, config: Optional[Mapping[str, Any]] = None, **options: Any) -> Pipeline:
         """An :class:`iotstream.Pipeline` reading from and writing to this broker."""
