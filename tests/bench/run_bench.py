@@ -434,6 +434,7 @@ class Bench:
         self.start_broker(topics)
         try:
             only = self.args.only or ['producer', 'pipeline', 'latency', 'memory']
+            self.results['skipped'] = [s for s in ('producer', 'pipeline', 'latency', 'memory') if s not in only]
             if 'producer' in only:
                 self.run_producers(data, envelope_size)
             if 'pipeline' in only:
@@ -591,7 +592,7 @@ def write_markdown(results, path, command):
                 f'| {lat["alerts_measured"]:,} | {lat["p50_ms"]:.0f} | {lat["p90_ms"]:.0f} | {lat["p99_ms"]:.0f} | '
                 f'{lat["max_ms"]:.0f} |', '']
     else:
-        out += ['(failed)', '']
+        out += ['(not run: --only)' if 'latency' in results.get('skipped', []) else '(failed)', '']
     mem = results.get('memory')
     out += ['## Memory per open sensor-window', '']
     if mem:
@@ -610,7 +611,7 @@ def write_markdown(results, path, command):
                 f'{mem["heap_bytes_per_sensor_window"]:.0f} bytes are live heap (the rest is memory malloc '
                 'keeps after fetch buffers are freed).', '']
     else:
-        out += ['(failed)', '']
+        out += ['(not run: --only)' if 'memory' in results.get('skipped', []) else '(failed)', '']
     if results['notes']:
         out += ['## Notes', ''] + [f'- {n}' for n in results['notes']] + ['']
     out += ['## Failures', ''] + ([f'- {f}' for f in results['failures']] or ['none']) + ['']

@@ -26,7 +26,8 @@ void Pipeline::send_output(std::string_view topic, std::string_view key, std::st
         epoch->outstanding.fetch_sub(1, std::memory_order_relaxed);
         // Exactly-once: the transaction already failed (a delivery did) and takes no more
         // records; it is aborted and redone at the next seal, so this one is not lost.
-        if (config_.exactly_once && e.kafka_error() == RD_KAFKA_RESP_ERR__STATE) {
+        if (config_.exactly_once &&
+            (e.kafka_error() == RD_KAFKA_RESP_ERR__STATE || e.kafka_error() == RD_KAFKA_RESP_ERR__FATAL)) {
             epoch->delivery_failed.store(true);
             return;
         }

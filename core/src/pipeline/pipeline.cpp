@@ -127,6 +127,7 @@ void Pipeline::build_clients() {
         if (!pk.contains("transaction.timeout.ms"))
             pk["transaction.timeout.ms"] = std::to_string(std::max(10000, 4 * config_.commit_interval_ms));
     }
+    producer_config_ = producer_config;  // exactly_once: a producer with a fatal error is made again
     producer_ = std::make_unique<Producer>(producer_config, [this](const iots_delivery_report_t &report,
                                                                    const rd_kafka_message_t &message) {
         on_delivery(report, message);

@@ -177,6 +177,11 @@ private:
     // The last commit of `id`: what this member committed, else what the group has.
     Consumer::CommitPoint last_commit_of(uint32_t id);
     bool in_transaction_ = false;
+    Json producer_config_;  // the output producer's, for replace_producer()
+    std::vector<std::unique_ptr<Producer>> retired_producers_;
+    // After a fatal producer error: a new transactional producer with the same transactional.id
+    // (init_transactions fences the old one's epoch and aborts its open transaction).
+    void replace_producer();
     int aborts_in_a_row_ = 0;  // the same failure again and again stops the pipeline
     // Offsets this member committed in its transactions, per stream: the rewind's restore points.
     std::map<uint32_t, Consumer::CommitPoint> transaction_commits_;

@@ -87,6 +87,21 @@ void Pipeline::begin_transaction() {
     in_transaction_ = true;
 }
 
+void Pipeline::replace_producer() {
+    static const auto log = logger("pipeline");
+    char reason[512] = "";
+    rd_kafka_fatal_error(producer_->handle(), reason, sizeof reason);
+    log->warn("exactly-once: the output producer hit a fatal error ({}); replacing it", reason);
+    producer_->close(0);  // fails what it still holds (reported against the retired epoch)
+    // Kept, not freed: stats() may be reading it on another thread right now.
+    retired_producers_.push_back(std::move(producer_));
+    producer_ = std::make_unique<Producer>(producer_config_, [this](const iots_delivery_report_t &report,
+                                                                    const rd_kafka_message_t &message) {
+        on_delivery(report, message);
+    });
+    init_transactions();
+}
+
 Consumer::CommitPoint Pipeline::last_commit_of(uint32_t id) {
     if (auto it = transaction_commits_.find(id); it != transaction_commits_.end()) return it->second;
     const Stream &stream = streams_[id];
@@ -119,6 +134,11 @@ void Pipeline::commit_transaction_epoch(int timeout_ms, bool draining) {
             abort_and_rewind("a sink did not acknowledge in time", timeout_ms);
             return;
         }
+    char fatal[512];
+    if (rd_kafka_fatal_error(producer_->handle(), fatal, sizeof fatal) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        abort_and_rewind(std::string("fatal producer error: ") + fatal, timeout_ms);
+        return;
+    }
     if (open_epoch_->delivery_failed.load()) {
         abort_and_rewind("an output could not be delivered", timeout_ms);
         return;
@@ -149,7 +169,7 @@ void Pipeline::commit_transaction_epoch(int timeout_ms, bool draining) {
             return rd_kafka_send_offsets_to_transaction(rk, offsets.get(), group.get(), left);
         });
         if (error) {
-            if (rd_kafka_error_txn_requires_abort(error.get())) {
+            if (rd_kafka_error_txn_requires_abort(error.get()) || rd_kafka_error_is_fatal(error.get())) {
                 abort_and_rewind(std::string("sending the offsets: ") + rd_kafka_error_string(error.get()), timeout_ms);
                 return;
             }
@@ -160,7 +180,7 @@ void Pipeline::commit_transaction_epoch(int timeout_ms, bool draining) {
     }
     KafkaError error = retry_until(deadline, [&](int left) { return rd_kafka_commit_transaction(rk, left); });
     if (error) {
-        if (rd_kafka_error_txn_requires_abort(error.get())) {
+        if (rd_kafka_error_txn_requires_abort(error.get()) || rd_kafka_error_is_fatal(error.get())) {
             abort_and_rewind(std::string("committing: ") + rd_kafka_error_string(error.get()), timeout_ms);
             return;
         }
@@ -216,17 +236,20 @@ void Pipeline::abort_and_rewind(const std::string &why, int timeout_ms) {
                                         "; the pipeline stops, nothing after the last transaction is committed");
     log->warn("exactly-once: aborting the transaction ({}); the assigned partitions rewind to their last commit", why);
     rd_kafka_t *rk = producer_->handle();
-    if (in_transaction_) {
+    bool fatal = rd_kafka_fatal_error(rk, nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (in_transaction_ && !fatal) {
         KafkaError error = retry_until(deadline, [&](int left) { return rd_kafka_abort_transaction(rk, left); });
-        if (error)
+        if (error && !rd_kafka_error_is_fatal(error.get()))
             throw Error(IOTS_ERR_KAFKA, std::string("exactly_once: aborting the transaction failed: ") +
                                             rd_kafka_error_string(error.get()) +
                                             "; nothing after the last transaction is committed");
-        in_transaction_ = false;
+        fatal = error != nullptr;
     }
+    in_transaction_ = false;
     // Reports of the aborted outputs (purged) may still arrive and name the epoch: keep it.
     aborted_epochs_.push_back(std::move(open_epoch_));
     open_epoch_ = std::make_unique<CommitEpoch>();
+    if (fatal) replace_producer();
     for (uint32_t id = 0; id < streams_.size(); ++id) {
         Stream &stream = streams_[id];
         if (!stream.assigned) continue;
