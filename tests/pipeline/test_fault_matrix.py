@@ -27,7 +27,7 @@ HOUR_MS = 3_600_000
 FAULT_S = 3.0  # how long a fault lasts: below the group's session.timeout.ms (6 s)
 
 # Kafka protocol ApiKeys and error codes (librdkafka's rdkafka_protocol.h / rdkafka.h).
-PRODUCE, OFFSET_COMMIT, ADD_PARTITIONS_TO_TXN, END_TXN, TXN_OFFSET_COMMIT = 0, 8, 24, 26, 28
+PRODUCE, FETCH, OFFSET_COMMIT, ADD_PARTITIONS_TO_TXN, END_TXN, TXN_OFFSET_COMMIT = 0, 1, 8, 24, 26, 28
 NOT_LEADER_FOR_PARTITION, REQUEST_TIMED_OUT, COORDINATOR_NOT_AVAILABLE = 6, 7, 15
 
 
@@ -50,6 +50,7 @@ FAULTS = {
     "broker down, up": (lambda b: b.set_down(1, True), lambda b: b.set_down(1, False)),
     "Produce errors": (request_errors((PRODUCE, 50, NOT_LEADER_FOR_PARTITION), (PRODUCE, 50, REQUEST_TIMED_OUT)),
                        nothing),
+    "Fetch errors": (request_errors((FETCH, 20, NOT_LEADER_FOR_PARTITION), (FETCH, 20, REQUEST_TIMED_OUT)), nothing),
     "OffsetCommit errors": (request_errors((OFFSET_COMMIT, 10, COORDINATOR_NOT_AVAILABLE),
                                            (TXN_OFFSET_COMMIT, 10, COORDINATOR_NOT_AVAILABLE)), nothing),
     "AddPartitionsToTxn/EndTxn errors": (request_errors((ADD_PARTITIONS_TO_TXN, 3, COORDINATOR_NOT_AVAILABLE),
