@@ -19,6 +19,9 @@ int main(int argc, char **argv) {
     start_signal_thread();
     api = load_library(options);
     api->log_set_level(parse_level(options.log_level));
+    // Defaults the core owns (iots_defaults_json): topic names and partitions.
+    if (options.input_topic.empty()) options.input_topic = core_topic("readings");
+    if (options.partitions == 0) options.partitions = core_defaults()["partitions"].get<int>();
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     if (options.command == "plugins") return command_plugins(options);
     if (options.command == "produce") return command_produce(options);

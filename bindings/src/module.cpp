@@ -15,6 +15,8 @@ PYBIND11_MODULE(_native, m) {
     m.def("version_str", [] { return std::string(iots_version_str()); }, "Library version, e.g. '0.1.0'.");
     m.attr("ABI_MAJOR") = IOTS_ABI_MAJOR;
     m.attr("ABI_MINOR") = IOTS_ABI_MINOR;
+    m.def("defaults_json", [] { return std::string(iots_defaults_json()); },
+          "Topic names, default stages and every pipeline key (path, type, default, help, range) as JSON.");
     m.def("log_set_level", [](int level) {
         check(iots_log_set_level(static_cast<iots_log_level_t>(level)), nullptr, "log level " + std::to_string(level));
     });

@@ -36,3 +36,17 @@ def test_modules_import_each_other_without_a_cycle():
 
     for name in sorted(graph):
         visit(name)
+
+
+def test_topics_and_defaults_come_from_the_core():
+    """TOPICS, the default stages and the pipeline keys are the core's (iots_defaults_json())."""
+    doc = iotstream.defaults()
+    assert iotstream.TOPICS == doc["topics"]
+    assert iotstream.TOPICS["readings"] == "iot-readings" and iotstream.TOPICS["dlq"] == "iot-dlq"
+    assert [s["plugin"] for s in doc["stages"]] == ["anomaly", "aggregate", "window"]
+    keys = {key["path"]: key for key in doc["keys"]}
+    assert keys["input.max_batch"]["default"] == 10000 and keys["input.max_batch"]["min"] == 1
+    assert keys["input.topics"]["default"] == [iotstream.TOPICS["readings"]]
+    assert keys["outputs"]["default"] == {k: v for k, v in iotstream.TOPICS.items() if k != "readings"}
+    doc["topics"]["readings"] = "changed"  # a copy: the package's own stays
+    assert iotstream.defaults()["topics"]["readings"] == "iot-readings"

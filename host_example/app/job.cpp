@@ -40,9 +40,9 @@ std::string start_broker(const Options &o, const Json &file, iots_broker_t **bro
     Json broker_config = file.value("broker", Json::object());
     if (!broker_config.contains("topics")) {
         broker_config["topics"] = Json::array();
-        for (const char *t : {"iot-readings", "iot-windows", "iot-aggregates", "iot-alerts", "iot-dlq"})
-            broker_config["topics"].push_back({{"name", t}, {"partitions", o.partitions}});
-        if (o.input_topic != "iot-readings")
+        for (const auto &[name, topic] : core_defaults()["topics"].items())
+            broker_config["topics"].push_back({{"name", topic}, {"partitions", o.partitions}});
+        if (o.input_topic != core_topic("readings"))
             broker_config["topics"].push_back({{"name", o.input_topic}, {"partitions", o.partitions}});
     }
     check(api->broker_new(broker_config.dump().c_str(), broker, errstr, sizeof errstr), errstr,

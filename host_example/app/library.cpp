@@ -12,6 +12,13 @@ using Json = nlohmann::json;
 
 const iots_api_t *api = nullptr;
 
+const Json &core_defaults() {
+    static const Json defaults = Json::parse(api->defaults_json());
+    return defaults;
+}
+
+std::string core_topic(const char *name) { return core_defaults()["topics"][name].get<std::string>(); }
+
 const iots_api_t *load_library(const Options &o) {
     std::vector<std::string> candidates;
     if (!o.library.empty()) {

@@ -24,6 +24,12 @@ void check(iots_err_t err, const char *errstr, const std::string &what);
 // The pipeline's counters (iots_pipeline_stats_json) as JSON; {} when they cannot be read.
 nlohmann::json pipeline_stats(iots_pipeline_t *pipeline);
 
+// The core's names and defaults (iots_defaults_json(): topics, partitions, stages, pipeline
+// keys), parsed once.
+const nlohmann::json &core_defaults();
+// The core's topic of `name`: "readings", "windows", "aggregates", "alerts" or "dlq".
+std::string core_topic(const char *name);
+
 // iots_plugins_describe_json for --plugins (or the built-in folder).
 nlohmann::json describe_plugins(const Options &o);
 

@@ -26,9 +26,9 @@ struct Options {
     std::string plugins;
     std::string config_file;
     std::string bootstrap;
-    int partitions = 8;
+    int partitions = 0;          // 0: the core's default (iots_defaults_json), set by main()
     std::string group = "iotstream-host";
-    std::string input_topic = "iot-readings";
+    std::string input_topic;     // "": the core's readings topic, set by main()
     bool generate = true;
     bool bounded = false;
     double run_for_s = 0;

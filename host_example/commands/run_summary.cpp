@@ -97,7 +97,7 @@ void print_windows(const Options &o, const std::string &bootstrap) {
     iots_consumer_t *consumer = nullptr;
     Json config = {{"group_id", "iotstream-host-window-viewer-" + std::to_string(getpid())},
                    {"auto_offset_reset", "earliest"},
-                   {"topics", {"iot-windows"}},
+                   {"topics", {core_topic("windows")}},
                    {"kafka", {{"bootstrap.servers", bootstrap}, {"enable.partition.eof", "true"}}}};
     if (api->consumer_new(config.dump().c_str(), nullptr, nullptr, &consumer, errstr, sizeof errstr) != IOTS_OK) {
         std::fprintf(stderr, "cannot read windows: %s\n", errstr);
@@ -121,7 +121,7 @@ void print_windows(const Options &o, const std::string &bootstrap) {
         std::printf("\nNo window has closed yet (windows close at end + grace; try --window-size 10).\n");
         return;
     }
-    std::printf("\nSome window results (topic iot-windows):\n");
+    std::printf("\nSome window results (topic %s):\n", core_topic("windows").c_str());
     std::printf("  %-14s %-20s %5s  %7s %7s %7s %6s  %7s %8s  %s\n", "sensor", "window (UTC)", "n", "t.min", "t.avg",
                 "t.max", "t.std", "h.avg", "p.avg", "anomalies");
     for (const Json &w : windows) {

@@ -71,7 +71,8 @@ Gateway::Gateway(const iots_api_t *api, const GatewayOptions &options, const std
     if (options.device_rate > 0) ingest_config["rate"] = options.device_rate;
     if (options.device_burst > 0) ingest_config["burst"] = options.device_burst;
     ingest_config["max_payload_bytes"] = options.max_body_bytes;
-    if (!ingest_config.contains("dead_letter_topic")) ingest_config["dead_letter_topic"] = "iot-dlq";
+    if (!ingest_config.contains("dead_letter_topic"))  // the core's dead-letter topic (iots_defaults_json)
+        ingest_config["dead_letter_topic"] = Json::parse(api_->defaults_json())["topics"]["dlq"];
     if (!ingest_config["producer"]["kafka"].contains("bootstrap.servers"))
         ingest_config["producer"]["kafka"]["bootstrap.servers"] = bootstrap;
     char errstr[512];

@@ -9,7 +9,8 @@ if [ -n "$stray" ]; then
   echo "FAIL: $lib exports symbols outside iots_*:"; printf '  %s\n' $stray | head -20; exit 1
 fi
 for required in iots_version iots_version_str iots_get_api iots_err_str iots_broker_new iots_ingest_new \
-                iots_ingest_submit iots_ingest_reply_item iots_ingest_close iots_metrics_prometheus iots_pipeline_set_output_tap; do
+                iots_ingest_submit iots_ingest_reply_item iots_ingest_close iots_metrics_prometheus iots_pipeline_set_output_tap \
+                iots_defaults_json; do
   # A here-string, not a pipe: grep -q exits at the first match, and under pipefail the
   # writer's SIGPIPE would fail the check at random.
   grep -qx "$required" <<<"$symbols" || { echo "FAIL: $required is not exported"; exit 1; }

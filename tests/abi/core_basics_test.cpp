@@ -139,6 +139,7 @@ TEST(ApiTable, ServesThisHeadersAbi) {
     EXPECT_EQ(api->abi_minor, IOTS_ABI_MINOR);
     EXPECT_EQ(api->version, &iots_version);
     EXPECT_EQ(api->broker_new, &iots_broker_new);
+    EXPECT_EQ(api->defaults_json, &iots_defaults_json);  // ABI 1.5, the last entry
     EXPECT_EQ(iots_get_api(IOTS_ABI_MAJOR - 1, 0, errstr, sizeof errstr), nullptr);
     EXPECT_NE(std::string(errstr).find("ABI major"), std::string::npos);
     EXPECT_EQ(iots_get_api(IOTS_ABI_MAJOR, -1, errstr, sizeof errstr), nullptr);

@@ -9,6 +9,7 @@ A Pythonic layer over libiotstream's C API (the native module ``iotstream._nativ
 - :class:`Pipeline` - anomaly rules, per-sensor aggregates and event-time windows, from a dict,
   run for a duration or bounded; results as DataFrames (:meth:`Pipeline.windows`, ...);
 - :func:`describe_plugins` - the plugins in a folder with their config keys;
+- :func:`defaults` - the topic names, default stages and every pipeline key with its default;
 - :class:`LoadGenerator` - the seed's synthetic load;
 - :class:`Ingest` - the gateway's ingestion service: devices' payloads validated, rate-limited
   per device and produced, one result per reading.
@@ -34,7 +35,7 @@ from typing import Union
 from . import _native
 from ._broker import Broker
 from ._client import Batch, Consumer, DeliveryFailure, Producer, ProducerStats, Record
-from ._common import TOPICS
+from ._common import TOPICS, defaults
 from ._ingest import Ingest, IngestResult
 from ._pipeline import (ConfigKey, LoadGenerator, Pipeline, Results, PluginCatalog, PluginInfo, default_plugin_dir,
                         describe_plugins)
@@ -77,7 +78,7 @@ def get_log_level() -> str:
 __all__ = [
     "Broker", "Producer", "Consumer", "Record", "Batch", "ProducerStats", "DeliveryFailure", "TOPICS",
     "Pipeline", "Results", "LoadGenerator", "Ingest", "IngestResult", "describe_plugins", "default_plugin_dir", "PluginCatalog", "PluginInfo",
-    "ConfigKey", "version", "set_log_level", "get_log_level",
+    "ConfigKey", "defaults", "version", "set_log_level", "get_log_level",
     "IotstreamError", "InvalidArgumentError", "ConfigError", "KafkaError", "QueueFullError", "TimedOutError",
     "StateError", "NoMemoryError", "InternalError", "PluginError", "NotFoundError", "BufferTooSmallError",
     "HandlerError", "UnsupportedError",

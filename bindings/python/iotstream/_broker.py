@@ -6,7 +6,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 from . import _native
 from ._client import Consumer, Producer
-from ._common import TOPICS, BootstrapSource
+from ._common import TOPICS, BootstrapSource, defaults
 from ._ingest import Ingest
 from ._pipeline import Pipeline
 
@@ -19,7 +19,7 @@ class Broker(BootstrapSource):
     Args:
         topics: topics created up front: a mapping ``{name: partitions}``, or a list of names
             (each with ``partitions``). None creates the five iotstream topics (:data:`TOPICS`).
-        partitions: partition count for names given as a list.
+        partitions: partition count for names given as a list (None: the core's default).
         brokers: number of brokers in the cluster (1..16).
 
     Use it as a context manager, or call :meth:`close`. Other topics are created on first use.
@@ -30,7 +30,9 @@ class Broker(BootstrapSource):
     """
 
     def __init__(self, topics: Union[Mapping[str, int], Sequence[str], None] = None, *,
-                 partitions: int = 8, brokers: int = 1) -> None:
+                 partitions: Optional[int] = None, brokers: int = 1) -> None:
+        if partitions is None:
+            partitions = defaults()["partitions"]
         config: Dict[str, Any] = {"brokers": brokers}
         if topics is None:
             topics = {name: partitions for name in TOPICS.values()}
@@ -46,8 +48,11 @@ class Broker(BootstrapSource):
         """Bootstrap servers, "127.0.0.1:PORT[,...]", for any Kafka client."""
         return self._native.bootstrap
 
-    def create_topic(self, topic: str, partitions: int = 8) -> None:
-        """Creates a topic; KafkaError if it exists with another partition count."""
+    def create_topic(self, topic: str, partitions: Optional[int] = None) -> None:
+        """Creates a topic (None partitions: the core's default); KafkaError if it exists with
+        another partition count."""
+        if partitions is None:
+            partitions = defaults()["partitions"]
         self._native.create_topic(topic, partitions)
 
     def set_down(self, broker_id: int, down: bool = True) -> None:

@@ -1,18 +1,31 @@
-"""What every client shares: the topic names, bootstrap servers and timeouts.
+"""What every client shares: the topic names and defaults, bootstrap servers and timeouts.
 
-Imports nothing else of the package but errors, so any module can import it.
+Imports nothing else of the package but the native module and errors, so any module can import it.
 """
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any, Dict, Mapping, Optional, Union
 
+from . import _native
 from .errors import InvalidArgumentError
 
-__all__ = ["TOPICS", "BootstrapSource", "BootstrapLike", "ms", "bootstrap_servers", "kafka_section"]
+__all__ = ["TOPICS", "defaults", "BootstrapSource", "BootstrapLike", "ms", "bootstrap_servers", "kafka_section"]
 
-#: The iotstream topics: input readings and the pipeline's outputs.
-TOPICS = {"readings": "iot-readings", "windows": "iot-windows", "aggregates": "iot-aggregates",
-          "alerts": "iot-alerts", "dlq": "iot-dlq"}
+# The core's names and defaults (iots_defaults_json()): written once, in the core.
+_DEFAULTS: Dict[str, Any] = json.loads(_native.defaults_json())
+
+#: The iotstream topics: input readings and the pipeline's outputs, e.g. ``TOPICS["readings"]``.
+TOPICS: Dict[str, str] = dict(_DEFAULTS["topics"])
+
+
+def defaults() -> Dict[str, Any]:
+    """The core's names and defaults: ``topics`` (as :data:`TOPICS`), ``partitions`` (per topic of
+    the embedded broker), ``stages`` (the default pipeline stages) and ``keys``: every key of the
+    pipeline document as ``{"path", "type", "default", "required", "help"}`` (int keys also
+    ``"min"``, ``"max"``), in docs/pipeline.md's order. A fresh copy on every call."""
+    return copy.deepcopy(_DEFAULTS)
 
 
 class BootstrapSource:

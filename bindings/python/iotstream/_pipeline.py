@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Uni
 
 from . import _native
 from ._client import Consumer
-from ._common import TOPICS, BootstrapLike, bootstrap_servers, ms
+from ._common import TOPICS, BootstrapLike, bootstrap_servers, defaults, ms
 from ._convert import envelope_row, flatten, rows_to_frame
 from .errors import InvalidArgumentError, NotFoundError
 
@@ -153,7 +153,7 @@ class Pipeline:
         if plugin_dir is not None and isinstance(doc.get("plugins", {}), dict) and "dir" not in doc.get("plugins", {}):
             doc.setdefault("plugins", {})["dir"] = plugin_dir
         if window is not None:
-            stages = doc.setdefault("stages", [{"plugin": "anomaly"}, {"plugin": "aggregate"}, {"plugin": "window"}])
+            stages = doc.setdefault("stages", defaults()["stages"])
             stage = next((s for s in stages if isinstance(s, dict) and s.get("plugin") == "window"), None)
             if stage is None:
                 raise InvalidArgumentError("window= given but the stages have no 'window' plugin")
@@ -295,7 +295,7 @@ class Pipeline:
             self.close()
 
     def __repr__(self) -> str:
-        stages = [s.get("plugin") for s in self.config.get("stages", [])] or ["anomaly", "aggregate", "window"]
+        stages = [s.get("plugin") for s in self.config.get("stages", defaults()["stages"])]
         state = "closed" if self.closed else ("running" if self._running else "idle")
         return f"<iotstream.Pipeline {' -> '.join(map(str, stages))} {state}>"
 

@@ -46,7 +46,7 @@ extern "C" {
 #define IOTS_VERSION 0x000100ff
 /** ABI of this header. A different major is incompatible; minors only append. */
 #define IOTS_ABI_MAJOR 1
-#define IOTS_ABI_MINOR 4
+#define IOTS_ABI_MINOR 5
 
 /** Version of the library actually loaded, in the IOTS_VERSION format. Thread-safe. */
 IOTS_EXPORT int iots_version(void);
@@ -617,6 +617,26 @@ IOTS_EXPORT iots_err_t iots_metrics_prometheus(iots_pipeline_t *pipeline, iots_i
                                                size_t buf_size, size_t *needed);
 
 /* ------------------------------------------------------------------------------------------
+ * Defaults. Since ABI 1.5.
+ * ---------------------------------------------------------------------------------------- */
+
+/**
+ * The library's names and defaults as one JSON document, so that hosts, bindings and docs
+ * read them instead of keeping copies:
+ *   "topics": {"readings", "windows", "aggregates", "alerts", "dlq"}: the topic names;
+ *   "partitions": partitions per topic of the embedded broker;
+ *   "stages": the default pipeline stages ([{"plugin": "anomaly"}, ...]);
+ *   "keys": every key of the pipeline document (docs/pipeline.md), in its order, each
+ *     {"path": "input.max_batch" ("stages[].plugin" for each element of an array),
+ *      "type": "bool" | "int" | "double" | "string" | "json", "default": value (null: absent
+ *      unless given; see "help"), "required": bool, "help": one line, and for int keys
+ *      "min", "max"}.
+ * Keys and fields may be added in later versions. Static storage, valid while the library is
+ * loaded; never NULL. Thread-safe.
+ */
+IOTS_EXPORT const char *iots_defaults_json(void);
+
+/* ------------------------------------------------------------------------------------------
  * The API table, for hosts that dlopen() the library and want a single dlsym().
  * Entries are only ever appended; a host reads only the entries its struct_size covers.
  * ---------------------------------------------------------------------------------------- */
@@ -699,6 +719,8 @@ typedef struct iots_api_s {
     iots_err_t (*metrics_prometheus)(iots_pipeline_t *, iots_ingest_t *, char *, size_t, size_t *);
     /* ABI 1.4 */
     iots_err_t (*pipeline_set_output_tap)(iots_pipeline_t *, iots_output_tap_fn, void *, char *, size_t);
+    /* ABI 1.5 */
+    const char *(*defaults_json)(void);
     /* New entries are appended here, with a comment naming the ABI minor that added them. */
 } iots_api_t;
 

@@ -77,6 +77,8 @@ const iots_api_t kApiV1 = {
     .metrics_prometheus = iots_metrics_prometheus,
     // ABI 1.4: the output tap (issue 15)
     .pipeline_set_output_tap = iots_pipeline_set_output_tap,
+    // ABI 1.5: names and defaults (issue 11)
+    .defaults_json = iots_defaults_json,
 };
 
 }  // namespace

@@ -28,14 +28,18 @@ namespace iotstream {
 struct DecoderSchema {
     std::vector<std::string> fields;  // dotted paths under "data", e.g. "location.lat"
     std::vector<bool> required;       // required[f]: absence of fields[f] rejects the record
-    size_t max_record_bytes = 65536;
+    // Defaults of both: the decoder.* keys' (common/config_keys.cpp), also for a schema built
+    // by hand.
+    size_t max_record_bytes = default_max_record_bytes();
     // A longer sensor_id (in bytes, after unescaping) is refused as sensor_id_too_long: stages
     // keep state per sensor, so unbounded ids would let input exhaust memory.
-    size_t max_sensor_id_bytes = 256;
+    size_t max_sensor_id_bytes = default_max_sensor_id_bytes();
 
-    // The seed's readings: temperature, humidity, pressure (required), battery_level,
-    // location.lat, location.lon.
+    // The seed's readings (the defaults of the decoder.* keys): temperature, humidity, pressure
+    // (required), battery_level, location.lat, location.lon.
     static DecoderSchema defaults();
+    static size_t default_max_record_bytes();
+    static size_t default_max_sensor_id_bytes();
     // Reads {"fields": [...], "required": [...], "max_record_bytes": n, "max_sensor_id_bytes":
     // n}; unknown keys, bad
     // paths, duplicates, a path that is also another's prefix, or a required name that is not

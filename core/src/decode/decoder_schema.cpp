@@ -1,20 +1,25 @@
 // DecoderSchema: which numeric fields under "data" become columns.
 #include <set>
 
+#include "common/config_keys.hpp"
 #include "decode/decoder.hpp"
 
 namespace iotstream {
 
 namespace {
 
-const char *const kDefaultFields[] = {"temperature",   "humidity",     "pressure",
-                                      "battery_level", "location.lat", "location.lon"};
-const char *const kDefaultRequired[] = {"temperature", "humidity", "pressure"};
 constexpr size_t kMaxFields = 1024;
 
 [[noreturn]] void schema_error(const std::string &what, const std::string &key,
                                const std::string &why) {
     throw Error(IOTS_ERR_CONFIG, what + ": key '" + key + "' " + why);
+}
+
+// Marks the default required fields (decoder.required) that are among schema.fields.
+void mark_default_required(DecoderSchema &schema) {
+    for (const Json &name : key_default("decoder.required"))
+        if (int index = schema.field_index(name.get<std::string>()); index >= 0)
+            schema.required[static_cast<size_t>(index)] = true;
 }
 
 }  // namespace
@@ -28,11 +33,20 @@ bool DecoderSchema::valid_path(const std::string &path) {
 
 DecoderSchema DecoderSchema::defaults() {
     DecoderSchema schema;
-    for (const char *field : kDefaultFields) schema.fields.emplace_back(field);
+    for (const Json &field : key_default("decoder.fields")) schema.fields.push_back(field.get<std::string>());
     schema.required.assign(schema.fields.size(), false);
-    for (const char *name : kDefaultRequired)
-        schema.required[static_cast<size_t>(schema.field_index(name))] = true;
+    mark_default_required(schema);
     return schema;
+}
+
+size_t DecoderSchema::default_max_record_bytes() {
+    static const auto bytes = key_default("decoder.max_record_bytes").get<size_t>();
+    return bytes;
+}
+
+size_t DecoderSchema::default_max_sensor_id_bytes() {
+    static const auto bytes = key_default("decoder.max_sensor_id_bytes").get<size_t>();
+    return bytes;
 }
 
 int DecoderSchema::field_index(std::string_view path) const noexcept {
@@ -90,15 +104,11 @@ DecoderSchema DecoderSchema::from_json(const Json &object, const std::string &wh
             schema.required[static_cast<size_t>(index)] = true;
         }
     } else {
-        for (const char *name : kDefaultRequired)
-            if (int index = schema.field_index(name); index >= 0)
-                schema.required[static_cast<size_t>(index)] = true;
+        mark_default_required(schema);
     }
 
-    schema.max_record_bytes = static_cast<size_t>(
-        reader.get_int("max_record_bytes", 65536, 64, int64_t{1} << 26));
-    schema.max_sensor_id_bytes = static_cast<size_t>(
-        reader.get_int("max_sensor_id_bytes", 256, 1, int64_t{1} << 26));
+    schema.max_record_bytes = static_cast<size_t>(read_key_int(reader, "decoder.max_record_bytes"));
+    schema.max_sensor_id_bytes = static_cast<size_t>(read_key_int(reader, "decoder.max_sensor_id_bytes"));
     reader.finish();
     return schema;
 }

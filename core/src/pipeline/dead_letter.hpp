@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/defaults.hpp"  // kMinDeadLetterBytes
 #include "kafka/producer.hpp"
 
 namespace iotstream {
@@ -25,9 +26,6 @@ inline constexpr std::string_view original_size = "iotstream.original_size";  //
 inline constexpr std::string_view original_key_size = "iotstream.original_key_size";  // when the key was cut
 inline constexpr std::string_view original_sha256 = "iotstream.original_sha256";  // of the whole value, hex
 }  // namespace dead_letter_header
-
-// The smallest dead_letter_max_bytes: room for every header at its longest.
-inline constexpr size_t kMinDeadLetterBytes = 16384;
 
 // Key, value and headers of one dead letter within `max_bytes` (key + value + headers plus
 // Kafka's per-record overhead). Views into the caller's key, value and header strings, which

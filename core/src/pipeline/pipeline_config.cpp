@@ -1,6 +1,6 @@
 #include "pipeline/pipeline_config.hpp"
 
-#include "common/defaults.hpp"
+#include "common/config_keys.hpp"
 #include "pipeline/dead_letter.hpp"
 #include "plugin_host/plugin_loader.hpp"  // default_plugin_dir
 
@@ -27,7 +27,7 @@ PipelineConfig PipelineConfig::from_json(const Json &document) {
 
     Json input = r.get_json("input", Json::object());
     ConfigReader in(input, "pipeline config: input");
-    Json topics = in.get_json("topics", Json::array({kTopicReadings}));
+    Json topics = read_key_json(in, "input.topics");
     if (!topics.is_array() || topics.empty())
         throw Error(IOTS_ERR_CONFIG, "pipeline config: input: key 'topics' must be a non-empty array of names");
     for (const Json &t : topics) {
@@ -35,29 +35,29 @@ PipelineConfig PipelineConfig::from_json(const Json &document) {
             throw Error(IOTS_ERR_CONFIG, "pipeline config: input: every topic must be a non-empty string, got " + t.dump());
         c.input_topics.push_back(t.get<std::string>());
     }
-    c.group_id = in.get_string("group_id", "iotstream-pipeline");
-    c.auto_offset_reset = in.get_string("auto_offset_reset", "earliest");
-    c.max_batch = static_cast<size_t>(in.get_int("max_batch", 10000, 1, 1000000));
-    c.poll_timeout_ms = static_cast<int>(in.get_int("poll_timeout_ms", 100, 1, 10000));
-    c.bounded_start = in.get_string("start", "earliest");
+    c.group_id = read_key_string(in, "input.group_id");
+    c.auto_offset_reset = read_key_string(in, "input.auto_offset_reset");
+    c.max_batch = static_cast<size_t>(read_key_int(in, "input.max_batch"));
+    c.poll_timeout_ms = static_cast<int>(read_key_int(in, "input.poll_timeout_ms"));
+    c.bounded_start = read_key_string(in, "input.start");
     if (c.bounded_start != "earliest" && c.bounded_start != "committed")
         throw Error(IOTS_ERR_CONFIG, "pipeline config: input: key 'start' must be \"earliest\" or \"committed\", got \"" +
                                          c.bounded_start + "\"");
-    c.bounded_start_time_ms = in.get_int("start_time_ms", -1, -1, INT64_MAX);
-    c.bounded_start_offset = in.get_int("start_offset", -1, -1, INT64_MAX);
+    c.bounded_start_time_ms = read_key_int(in, "input.start_time_ms");
+    c.bounded_start_offset = read_key_int(in, "input.start_offset");
     if (c.bounded_start_time_ms >= 0 && c.bounded_start_offset >= 0)
         throw Error(IOTS_ERR_CONFIG, "pipeline config: input: give 'start_offset' or 'start_time_ms', not both");
     in.finish();
 
-    c.decoder = r.get_json("decoder", Json::object());
+    c.decoder = r.get_json("decoder", Json::object());  // read by DecoderSchema::from_json
 
-    Json stages = r.get_json("stages", Json::array({{{"plugin", "anomaly"}}, {{"plugin", "aggregate"}}, {{"plugin", "window"}}}));
+    Json stages = read_key_json(r, "stages");
     if (!stages.is_array()) throw Error(IOTS_ERR_CONFIG, "pipeline config: key 'stages' must be an array");
     for (const Json &stage : stages) {
         if (!stage.is_object())
             throw Error(IOTS_ERR_CONFIG, "pipeline config: each stage must be an object {\"plugin\": name, \"config\": {...}}, got " + stage.dump());
         ConfigReader s(stage, "pipeline config: stage");
-        StageSpec spec{s.get_string("plugin", ""), s.get_json("config", Json::object())};
+        StageSpec spec{read_key_string(s, "stages[].plugin"), read_key_json(s, "stages[].config")};
         s.finish();
         if (spec.plugin.empty()) throw Error(IOTS_ERR_CONFIG, "pipeline config: a stage has no 'plugin' name");
         for (const StageSpec &other : c.stages)
@@ -66,13 +66,13 @@ PipelineConfig PipelineConfig::from_json(const Json &document) {
         c.stages.push_back(std::move(spec));
     }
 
-    Json rules = r.get_json("rules", Json::object());
+    Json rules = read_key_json(r, "rules");
     if (!rules.is_object()) throw Error(IOTS_ERR_CONFIG, "pipeline config: key 'rules' must be an object {plugin: config}");
     for (auto &[name, value] : rules.items()) c.rule_configs[name] = value;
 
-    c.outputs = {{"windows", kTopicWindows}, {"aggregates", kTopicAggregates},
-                 {"alerts", kTopicAlerts}, {"dlq", kTopicDeadLetter}};
-    Json outputs = r.get_json("outputs", Json::object());
+    const Json default_outputs = key_default("outputs");
+    for (auto &[name, value] : default_outputs.items()) c.outputs[name] = value.get<std::string>();
+    Json outputs = r.get_json("outputs", Json::object());  // given entries replace or add to the defaults
     if (!outputs.is_object()) throw Error(IOTS_ERR_CONFIG, "pipeline config: key 'outputs' must be an object {output: topic}");
     for (auto &[name, value] : outputs.items()) {
         if (!value.is_string() || value.get<std::string>().empty())
@@ -80,17 +80,17 @@ PipelineConfig PipelineConfig::from_json(const Json &document) {
         c.outputs[name] = value.get<std::string>();
     }
 
-    Json sinks = r.get_json("sinks", Json::array());
+    Json sinks = read_key_json(r, "sinks");
     if (!sinks.is_array()) throw Error(IOTS_ERR_CONFIG, "pipeline config: key 'sinks' must be an array");
     for (const Json &sink : sinks) {
         if (!sink.is_object())
             throw Error(IOTS_ERR_CONFIG, "pipeline config: each sink must be an object {\"plugin\": name, \"config\": "
                                          "{...}, \"outputs\": [...]}, got " + sink.dump());
         ConfigReader s(sink, "pipeline config: sink");
-        SinkSpec spec{s.get_string("plugin", ""), s.get_json("config", Json::object()), {}};
+        SinkSpec spec{read_key_string(s, "sinks[].plugin"), read_key_json(s, "sinks[].config"), {}};
         if (spec.plugin.empty()) throw Error(IOTS_ERR_CONFIG, "pipeline config: a sink has no 'plugin' name");
         const std::string where = "pipeline config: sink '" + spec.plugin + "': ";
-        Json outs = s.get_json("outputs", Json::array({"windows", "aggregates", "alerts"}));
+        Json outs = read_key_json(s, "sinks[].outputs");
         if (!outs.is_array() || outs.empty())
             throw Error(IOTS_ERR_CONFIG, where + "key 'outputs' must be a non-empty array of output names");
         for (const Json &o : outs) {
@@ -99,7 +99,7 @@ PipelineConfig PipelineConfig::from_json(const Json &document) {
                                                  " is not an output of this pipeline (see 'outputs')");
             spec.outputs.push_back(o.get<std::string>());
         }
-        spec.max_batch = static_cast<size_t>(s.get_int("max_batch", 1000, 1, 1000000));
+        spec.max_batch = static_cast<size_t>(read_key_int(s, "sinks[].max_batch"));
         s.finish();
         for (const SinkSpec &other : c.sinks)
             if (other.plugin == spec.plugin)
@@ -109,39 +109,37 @@ PipelineConfig PipelineConfig::from_json(const Json &document) {
 
     Json plugins = r.get_json("plugins", Json::object());
     ConfigReader p(plugins, "pipeline config: plugins");
-    std::string dir = p.get_string("dir", "");
+    std::string dir = read_key_string(p, "plugins.dir");
     c.plugin_dir = dir.empty() ? default_plugin_dir() : std::filesystem::path(dir);
-    c.watch_plugins = p.get_bool("watch", true);
+    c.watch_plugins = read_key_bool(p, "plugins.watch");
     p.finish();
 
     Json limits = r.get_json("limits", Json::object());
     ConfigReader l(limits, "pipeline config: limits");
-    c.dead_letter_max_bytes =
-        l.get_int("dead_letter_max_bytes", -1, static_cast<int64_t>(kMinDeadLetterBytes), int64_t{1} << 30);
-    c.max_open_sensors_per_partition =
-        l.get_int("max_open_sensors_per_partition", c.max_open_sensors_per_partition, 0, int64_t{1} << 31);
+    c.dead_letter_max_bytes = read_key_optional_int(l, "limits.dead_letter_max_bytes").value_or(-1);
+    c.max_open_sensors_per_partition = read_key_int(l, "limits.max_open_sensors_per_partition");
     l.finish();
 
     Json stop = r.get_json("stop", Json::object());
     ConfigReader st(stop, "pipeline config: stop");
-    c.close_windows_on_stop = st.get_bool("close_windows", false);
+    c.close_windows_on_stop = read_key_bool(st, "stop.close_windows");
     st.finish();
 
     Json processing = r.get_json("processing", Json::object());
     ConfigReader pr(processing, "pipeline config: processing");
-    std::string guarantee = pr.get_string("guarantee", "at_least_once");
+    std::string guarantee = read_key_string(pr, "processing.guarantee");
     if (guarantee != "at_least_once" && guarantee != "exactly_once")
         throw Error(IOTS_ERR_CONFIG, "pipeline config: processing: key 'guarantee' must be \"at_least_once\" or "
                                      "\"exactly_once\", got \"" + guarantee + "\"");
     c.exactly_once = guarantee == "exactly_once";
-    c.transactional_id = pr.get_string("transactional_id", "");
+    c.transactional_id = read_key_string(pr, "processing.transactional_id");
     pr.finish();
     if (!c.transactional_id.empty() && !c.exactly_once)
         throw Error(IOTS_ERR_CONFIG, "pipeline config: processing: 'transactional_id' needs \"guarantee\": \"exactly_once\"");
 
-    c.commit_interval_ms = static_cast<int>(r.get_int("commit_interval_ms", 1000, 10, 600000));
-    c.producer = r.get_json("producer", Json::object());
-    c.consumer = r.get_json("consumer", Json::object());
+    c.commit_interval_ms = static_cast<int>(read_key_int(r, "commit_interval_ms"));
+    c.producer = read_key_json(r, "producer");
+    c.consumer = read_key_json(r, "consumer");
     r.finish();
     return c;
 }

@@ -20,10 +20,11 @@ struct SinkSpec {
     std::string plugin;
     Json config;
     std::vector<std::string> outputs;
-    size_t max_batch = 1000;  // records per batch handed to the sink
+    size_t max_batch = 0;  // records per batch handed to the sink
 };
 
-// Everything a pipeline document says (docs/pipeline.md).
+// Everything a pipeline document says (docs/pipeline.md). Defaults and ranges of every key are
+// in the key table (common/config_keys.cpp), not here: only from_json() makes one.
 struct PipelineConfig {
     KafkaProperties kafka;
     std::vector<std::string> input_topics;
@@ -35,21 +36,21 @@ struct PipelineConfig {
     std::map<std::string, Json> rule_configs;  // config of rule plugins not listed in stages
     std::map<std::string, std::string, std::less<>> outputs;  // output name -> topic
     std::filesystem::path plugin_dir;
-    bool watch_plugins = true;
-    int commit_interval_ms = 1000;
-    size_t max_batch = 10000;
-    int poll_timeout_ms = 100;
+    bool watch_plugins = false;
+    int commit_interval_ms = 0;
+    size_t max_batch = 0;
+    int poll_timeout_ms = 0;
     Json producer;                       // producer config overrides
     Json consumer;                       // consumer "kafka" overrides
     // Bounded (replay) mode: where to start.
-    std::string bounded_start = "earliest";  // "earliest" | "committed"
+    std::string bounded_start;               // "earliest" | "committed"
     int64_t bounded_start_time_ms = -1;      // >= 0: start at the first record at/after this time
     int64_t bounded_start_offset = -1;       // >= 0: start every partition at this offset
-    // Limits (docs/pipeline.md, "Limits"). -1: half the producer's message.max.bytes, at most 512 KiB.
+    // Limits (docs/pipeline.md, "Limits"). -1 (null): half the producer's message.max.bytes, at most 512 KiB.
     int64_t dead_letter_max_bytes = -1;
     // Distinct sensors with open state (held by a stage) per input partition; a reading of a new
     // sensor over it is dead-lettered as too_many_sensors. 0: no limit.
-    int64_t max_open_sensors_per_partition = 200000;
+    int64_t max_open_sensors_per_partition = 0;
     // What stop() does with open windows when its caller leaves it to the configuration
     // (IOTS_STOP_AS_CONFIGURED): false (default) leaves them to the partition's next owner.
     bool close_windows_on_stop = false;

@@ -132,17 +132,6 @@ void check_state_handover(const fs::path &file, iots_plugin_descriptor_t &d) {
 
 }  // namespace
 
-const char *config_type_name(iots_config_type_t type) {
-    switch (type) {
-    case IOTS_CONFIG_BOOL: return "bool";
-    case IOTS_CONFIG_INT: return "int";
-    case IOTS_CONFIG_DOUBLE: return "double";
-    case IOTS_CONFIG_STRING: return "string";
-    case IOTS_CONFIG_JSON: return "json";
-    }
-    return "unknown";
-}
-
 size_t required_descriptor_size(uint16_t abi_minor) {
     // Each minor appends fields; a minor's requirement names its last required field.
     switch (abi_minor) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "common/config_keys.hpp"  // config_type_name
 #include "iotstream/plugin.h"
 
 namespace iotstream {
@@ -14,9 +15,6 @@ namespace iotstream {
 // Size a descriptor must have for the callbacks that ABI minor `abi_minor` requires
 // (offsetof the last required field + its size). Only ever grows with the minor.
 size_t required_descriptor_size(uint16_t abi_minor);
-
-// "bool", "int", "double", "string", "json".
-const char *config_type_name(iots_config_type_t type);
 
 // Checks descriptor #`index` as the plugin built it and returns the host-side copy:
 // zero-initialised, then min(struct_size, sizeof) bytes of it. Its key table is copied the same
