@@ -15,8 +15,9 @@ packages=(
   mosquitto mosquitto-clients libmosquitto-dev python3-paho-mqtt  # mosquitto_pub: the README example
   prometheus  # promtool checks the /metrics page (tests/metrics)
   chromium  # the dashboard's browser test (tests/dashboard; node and playwright-core below)
-  # sinks: plugins/influx_sink POSTs with libcurl; its test starts Debian's influxd (InfluxDB 1.x)
-  libcurl4-openssl-dev influxdb
+  # sinks: plugins/influx_sink POSTs with libcurl; its tests start Debian's influxd (InfluxDB 1.x)
+  # and victoria-metrics (/usr/bin/victoria-metrics, the same line protocol)
+  libcurl4-openssl-dev influxdb victoria-metrics
   # Python bindings (Debian's /usr/bin/python3; PyPI is not reachable)
   python3 python3-dev pybind11-dev python3-pybind11 python3-pytest python3-numpy python3-pandas
   python3-matplotlib jupyter-nbconvert python3-ipykernel python3-nbformat python3-pip python3-setuptools python3-wheel

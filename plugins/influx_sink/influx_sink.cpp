@@ -6,8 +6,10 @@
 // record's `tags` keys (sensor_id, and an alert's rule), the fields every number and boolean of
 // the record's JSON value (nested objects flattened with '_': temperature_avg). The timestamp is
 // the window start for a window result, so a window written twice (a replay after a restart)
-// overwrites its point instead of adding one; else the record's event_time_ms; else the event
-// time the host passed; else none (the server's clock).
+// overwrites its point instead of adding one; else the record's event_time_ms (alerts); else its
+// latest_timestamp (an aggregate: the newest event time among the readings it covers, so a
+// replay emitting the same aggregate overwrites it too); else the event time the host passed;
+// else none (the server's clock).
 //
 // Each batch is one POST. A connection error, a timeout, 429 or a 5xx is retried with
 // exponential backoff (`retries` times); then, or at once for any other status (bad data), the
@@ -31,6 +33,30 @@
 namespace {
 
 using Json = nlohmann::json;
+
+// "YYYY-MM-DDTHH:MM:SS[.fff]Z" (as the stages write event times) in epoch ms, or IOTS_NO_VALUE.
+int64_t parse_utc_ms(const std::string &text) {
+    int year = 0, used = 0;
+    unsigned month = 0, day = 0, hour = 0, minute = 0, second = 0;
+    if (std::sscanf(text.c_str(), "%4d-%2u-%2uT%2u:%2u:%2u%n", &year, &month, &day, &hour, &minute, &second,
+                    &used) != 6 ||
+        hour > 23 || minute > 59 || second > 60)
+        return IOTS_NO_VALUE;
+    const char *rest = text.c_str() + used;
+    int64_t millis = 0;
+    if (*rest == '.') {
+        int digits = 0;
+        for (++rest; *rest >= '0' && *rest <= '9'; ++rest, ++digits)
+            if (digits < 3) millis = millis * 10 + (*rest - '0');
+        if (digits == 0) return IOTS_NO_VALUE;
+        for (; digits < 3; ++digits) millis *= 10;
+    }
+    if (rest[0] != 'Z' || rest[1] != '\0') return IOTS_NO_VALUE;
+    const std::chrono::year_month_day date{std::chrono::year{year}, std::chrono::month{month}, std::chrono::day{day}};
+    if (!date.ok()) return IOTS_NO_VALUE;
+    const int64_t days = std::chrono::sys_days(date).time_since_epoch().count();
+    return ((days * 24 + hour) * 60 + minute) * 60000 + int64_t{second} * 1000 + millis;
+}
 
 const iots_config_key_t kKeys[] = {
     {"url", IOTS_CONFIG_STRING, "\"http://127.0.0.1:8086\"", "InfluxDB's HTTP base URL"},
@@ -123,8 +149,9 @@ struct Sink {
             time_ms = it->get<int64_t>() * 1000;  // seconds in the window result
         else if (auto et = record.find("event_time_ms"); et != record.end() && et->is_number_integer())
             time_ms = et->get<int64_t>();
-        else
-            time_ms = event_time_ms;
+        else if (auto lt = record.find("latest_timestamp"); lt != record.end() && lt->is_string())
+            time_ms = parse_utc_ms(lt->get_ref<const std::string &>());
+        if (time_ms == IOTS_NO_VALUE) time_ms = event_time_ms;
         if (time_ms != IOTS_NO_VALUE) text += ' ' + std::to_string(time_ms);
         out += text;
         out += '\n';
@@ -281,6 +308,7 @@ constexpr iots_plugin_descriptor_t kDescriptor = {
     .export_state = nullptr,
     .import_state = nullptr,
     .write_sink = sink_write,
+    .gauges = nullptr,
 };
 
 }  // namespace

@@ -5,7 +5,7 @@
 // and `void process(const iots_batch_view_t *)`. Optional members, each becoming its callback
 // (NULL when absent): `int tick(int64_t)`, `void on_assign(uint32_t, int64_t)`,
 // `void on_revoke(uint32_t)`, `void checkpoint(uint32_t, int64_t *, int64_t *)`, and
-// `int flush(int final)` or `int flush()`.
+// `int flush(int final)` or `int flush()`, and (ABI 1.4) `void gauges(iots_gauge_put_fn, void *) const`.
 //
 // State hand-over (plugin.h ABI 1.2): a class with `static constexpr uint32_t kStateVersion`
 // (and optionally kStateMinVersion), `void export_state(uint32_t stream, StateWriter &) const`
@@ -56,6 +56,7 @@ public:
             .export_state = has_state ? export_state : nullptr,
             .import_state = has_state ? import_state : nullptr,
             .write_sink = nullptr,  // ABI 1.3: stages and rules are not sinks
+            .gauges = gauges_callback(),
         };
     }
 
@@ -75,6 +76,10 @@ private:
     }
     static constexpr decltype(iots_plugin_descriptor_t::checkpoint) checkpoint_callback() {
         if constexpr (requires(Impl &x, int64_t *p) { x.checkpoint(uint32_t{}, p, p); }) return checkpoint; else return nullptr;
+    }
+    static constexpr decltype(iots_plugin_descriptor_t::gauges) gauges_callback() {
+        if constexpr (requires(const Impl &x, iots_gauge_put_fn put) { x.gauges(put, nullptr); }) return gauges;
+        else return nullptr;
     }
     static constexpr decltype(iots_plugin_descriptor_t::flush) flush_callback() {
         if constexpr (requires(Impl &x) { x.flush(int{}); } || requires(Impl &x) { x.flush(); }) return flush; else return nullptr;
@@ -167,6 +172,11 @@ private:
             }) != 0)
             return 1;
         return result;
+    }
+
+    static void gauges(void *instance, iots_gauge_put_fn put, void *opaque) {
+        if constexpr (requires(const Impl &x, iots_gauge_put_fn p) { x.gauges(p, nullptr); })
+            (void)guarded(Info.name, nullptr, 0, [&] { static_cast<const Impl *>(instance)->gauges(put, opaque); });
     }
 
     static void destroy(void *instance) { delete static_cast<Impl *>(instance); }

@@ -320,6 +320,17 @@ public:
         close_due_windows();
     }
 
+    // The metrics page (plugin.h ABI 1.4): windows open now, and sensors holding one of them.
+    void gauges(iots_gauge_put_fn put, void *opaque) const {
+        size_t windows = 0, sensors = 0;
+        for (const auto &[id, stream] : streams_) {
+            windows += stream->open_windows;
+            sensors += stream->sensors.size() - stream->free_sensors.size();
+        }
+        put(opaque, "open_windows", static_cast<double>(windows));
+        put(opaque, "open_sensors", static_cast<double>(sensors));
+    }
+
     int tick(int64_t wall_clock_ms) {
         for (auto &[id, stream] : streams_) {
             if (stream->record_since_tick) {

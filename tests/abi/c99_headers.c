@@ -18,7 +18,9 @@ IOTS_C99_ASSERT(abi_1_2_order, offsetof(iots_plugin_descriptor_t, state_min_vers
                                    offsetof(iots_plugin_descriptor_t, import_state));
 IOTS_C99_ASSERT(abi_1_3_after_1_2, offsetof(iots_plugin_descriptor_t, write_sink) >
                                        offsetof(iots_plugin_descriptor_t, import_state));
-IOTS_C99_ASSERT(abi_1_3_is_last, offsetof(iots_plugin_descriptor_t, write_sink) + sizeof(void (*)(void)) ==
+IOTS_C99_ASSERT(abi_1_4_after_1_3, offsetof(iots_plugin_descriptor_t, gauges) >
+                                       offsetof(iots_plugin_descriptor_t, write_sink));
+IOTS_C99_ASSERT(abi_1_4_is_last, offsetof(iots_plugin_descriptor_t, gauges) + sizeof(void (*)(void)) ==
                                      sizeof(iots_plugin_descriptor_t));
 IOTS_C99_ASSERT(host_1_3_after_1_2, offsetof(iots_host_api_t, sink_ack) >
                                         offsetof(iots_host_api_t, field_index));
@@ -46,5 +48,6 @@ int iots_c99_check(void) {
     batch.struct_size = sizeof batch;
     descriptor.kind = IOTS_PLUGIN_SINK;
     descriptor.write_sink = NULL;
+    descriptor.gauges = NULL;
     return (int)(api.struct_size + descriptor.struct_size + batch.struct_size) > 0 && write != NULL ? IOTS_OK : 1;
 }

@@ -78,7 +78,8 @@ TEST(PipelineKeys, TheParserReadsEveryKeyOfTheTable) {
     // The keys of each stage and sink element, all given.
     Json stage = {{"plugin", "window"}, {"config", key_default("stages[].config")}};
     Json sink = {{"plugin", "s"}, {"config", key_default("sinks[].config")},
-                 {"outputs", key_default("sinks[].outputs")}, {"max_batch", key_default("sinks[].max_batch")}};
+                 {"outputs", key_default("sinks[].outputs")}, {"max_batch", key_default("sinks[].max_batch")},
+                 {"max_queued_batches", key_default("sinks[].max_queued_batches")}};
     EXPECT_NO_THROW(parse({{"stages", {stage}}, {"sinks", {sink}}}));
     EXPECT_NO_THROW(parse(with_key("limits.dead_letter_max_bytes", 65536)));
 }
@@ -90,7 +91,7 @@ TEST(PipelineKeys, IntegerRangesComeFromTheTable) {
         const std::string path = entry.key.name;
         SCOPED_TRACE(path);
         auto document = [&](int64_t value) {
-            if (path == "sinks[].max_batch") return Json{{"sinks", {{{"plugin", "s"}, {"max_batch", value}}}}};
+            if (path.starts_with("sinks[].")) return Json{{"sinks", {{{"plugin", "s"}, {path.substr(8), value}}}}};
             return with_key(path, value);
         };
         const std::string name = path.substr(path.rfind('.') + 1);

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "iotstream/iotstream.h"
+#include "metrics/histogram.hpp"
 #include "metrics/prometheus.hpp"
 
 using iotstream::metrics::PrometheusText;
@@ -57,14 +58,25 @@ Json sample_stats() {
       "dead_lettered": {"decoder": 10, "stages": 3, "outputs": 1, "total": 14, "truncated": 1,
                         "by_reason": {"not_json": 6, "missing_field": 4, "rule \"x\"\nbad\\": 3, "output_refused": 1}},
       "emitted": {"windows": 30, "alerts": 7, "out\"put": 3},
-      "rules": ["r"], "prefetched": 9, "rebalances": 1, "output_queue": 2, "elapsed_s": 12.25, "error": ""})");
+      "rules": ["r"], "prefetched": 9, "rebalances": 1, "output_queue": 2, "elapsed_s": 12.25, "error": "",
+      "late": 4, "commit_age_s": 0.75,
+      "partitions": [{"topic": "iot-readings", "partition": 0, "lag": 17, "open_sensors": 5},
+                     {"topic": "iot-readings", "partition": 1, "open_sensors": 0}],
+      "stages": {"window": {"records_in": 1190, "records_out": 30,
+                            "process_seconds": {"buckets": [[0.00005, 2], [0.0001, 5], [5.0, 12]], "sum_s": 0.0125, "count": 12}}},
+      "stage_gauges": {"open_windows": {"window": 9}},
+      "plugins": {"loaded": 4, "rejected": 1, "added": 1, "replaced": 2, "removed": 0, "failed": 0, "refused": 1},
+      "sinks": [{"plugin": "influx_sink", "batches": 6, "records": 60, "acknowledged": 5, "failed": 1,
+                 "acknowledged_records": 50, "failed_records": 10, "queued": 0, "unacknowledged": 0,
+                 "max_queued_batches": 16, "peak_unacknowledged": 3}],
+      "sink_backpressure": {"waits": 3, "input_pauses": 2, "waited_s": 1.5}})");
 }
 
 // Parses the page into {series: value}, checking that every sample's family was announced
 // with HELP then TYPE just before its first sample, and that no family is announced twice.
 std::map<std::string, std::string> parse(const std::string &text) {
     std::map<std::string, std::string> samples;
-    std::set<std::string> families;
+    std::set<std::string> families, histograms;
     std::string current, line;
     std::istringstream in(text);
     while (std::getline(in, line)) {
@@ -73,11 +85,16 @@ std::map<std::string, std::string> parse(const std::string &text) {
             EXPECT_TRUE(families.insert(current).second) << "family announced twice: " << current;
             std::string type;
             EXPECT_TRUE(std::getline(in, type) && type.rfind("# TYPE " + current + " ", 0) == 0) << current;
+            if (type == "# TYPE " + current + " histogram") histograms.insert(current);
             continue;
         }
         const size_t space = line.rfind(' ');
         const std::string series = line.substr(0, space);
-        EXPECT_EQ(series.substr(0, series.find('{')), current) << "sample outside its family: " << line;
+        std::string name = series.substr(0, series.find('{'));
+        if (histograms.count(current))  // a histogram's samples are <family>_bucket, _sum, _count
+            for (const char *suffix : {"_bucket", "_sum", "_count"})
+                if (name == current + suffix) name = current;
+        EXPECT_EQ(name, current) << "sample outside its family: " << line;
         EXPECT_TRUE(samples.emplace(series, line.substr(space + 1)).second) << "duplicate series " << series;
     }
     return samples;
@@ -98,6 +115,51 @@ TEST(Prometheus, PipelineStatsMapOntoTheirSeries) {
     EXPECT_EQ(m.at("iotstream_pipeline_emitted_total{output=\"out\\\"put\"}"), "3");
     EXPECT_EQ(m.at("iotstream_pipeline_running"), "1");
     EXPECT_EQ(m.at("iotstream_pipeline_uptime_seconds"), "12.25");
+}
+
+TEST(Prometheus, LagStagesPluginsAndSinksMapOntoTheirSeries) {
+    PrometheusText out;
+    iotstream::metrics::render_pipeline(out, sample_stats());
+    const auto m = parse(out.text());
+    EXPECT_EQ(m.count("iotstream_consumer_lag_records{topic=\"iot-readings\",partition=\"1\"}"), 0u);  // unknown
+    const std::pair<const char *, const char *> expected[] = {
+        {"iotstream_consumer_lag_records{topic=\"iot-readings\",partition=\"0\"}", "17"},
+        {"iotstream_pipeline_open_sensors{topic=\"iot-readings\",partition=\"1\"}", "0"},
+        {"iotstream_pipeline_late_records_total", "4"},
+        {"iotstream_pipeline_commit_age_seconds", "0.75"},
+        {"iotstream_stage_records_in_total{stage=\"window\"}", "1190"},
+        {"iotstream_stage_records_out_total{stage=\"window\"}", "30"},
+        {"iotstream_stage_process_seconds_bucket{stage=\"window\",le=\"0.00005\"}", "2"},
+        {"iotstream_stage_process_seconds_bucket{stage=\"window\",le=\"5\"}", "12"},
+        {"iotstream_stage_process_seconds_bucket{stage=\"window\",le=\"+Inf\"}", "12"},
+        {"iotstream_stage_process_seconds_sum{stage=\"window\"}", "0.0125"},
+        {"iotstream_stage_process_seconds_count{stage=\"window\"}", "12"},
+        {"iotstream_stage_open_windows{stage=\"window\"}", "9"},
+        {"iotstream_plugins_loaded", "4"},
+        {"iotstream_plugins_rejected", "1"},
+        {"iotstream_plugin_changes_total{change=\"replaced\"}", "2"},
+        {"iotstream_sink_acknowledged_records_total{sink=\"influx_sink\"}", "50"},
+        {"iotstream_sink_failed_batches_total{sink=\"influx_sink\"}", "1"},
+        {"iotstream_sink_max_queued_batches{sink=\"influx_sink\"}", "16"},
+        {"iotstream_pipeline_sink_backpressure_waits_total", "3"},
+        {"iotstream_pipeline_sink_backpressure_input_pauses_total", "2"},
+        {"iotstream_pipeline_sink_backpressure_seconds_total", "1.5"},
+    };
+    for (const auto &[series, value] : expected) EXPECT_EQ(m.count(series) ? m.at(series) : "(absent)", value) << series;
+}
+
+TEST(Prometheus, HistogramBucketsAreCumulativeAndEndAtCount) {
+    iotstream::metrics::Histogram h;
+    h.observe(std::chrono::microseconds(10));   // first bucket
+    h.observe(std::chrono::microseconds(100));  // exactly 0.0001: its own bucket (le is inclusive)
+    h.observe(std::chrono::milliseconds(2));
+    h.observe(std::chrono::seconds(10));        // +Inf only
+    const Json j = h.to_json();
+    EXPECT_EQ(j["count"], 4);
+    EXPECT_EQ(j["buckets"][0][1], 1);
+    EXPECT_EQ(j["buckets"][1][1], 2);
+    EXPECT_EQ(j["buckets"].back()[1], 3);
+    EXPECT_NEAR(j["sum_s"].get<double>(), 10.00211, 1e-9);
 }
 
 TEST(Prometheus, IngestCountersByResult) {

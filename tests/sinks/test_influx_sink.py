@@ -32,7 +32,46 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Influx:
+class StoreProcess:
+    """A store's server for one test: started with its output in a log file, up once GET
+    <url><health> answers `status` (30 s at most), terminated by stop()."""
+
+    def start(self, argv, log_path, health, status):
+        self.log_path = log_path
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}{health}", timeout=2) as r:
+                    if r.status == status:
+                        break
+            except OSError:
+                pass
+            assert self.proc.poll() is None, log_path.read_text()
+            assert time.time() < deadline, f"{argv[0]} did not answer {health} within 30 s"
+            time.sleep(0.2)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+def serve(binary, package, make):
+    """A fixture's body: the server make() starts, stopped after the test."""
+    if not Path(binary).exists():
+        pytest.fail(f"{binary} is not installed (scripts/install-deps.sh installs Debian's {package})")
+    server = make()
+    yield server
+    server.stop()
+
+
+class Influx(StoreProcess):
     def __init__(self, tmp_path):
         self.port = free_port()
         root = tmp_path / "influx"
@@ -56,24 +95,7 @@ bind-address = "127.0.0.1:{free_port()}"
 [continuous_queries]
   enabled = false
 """)
-        self.log = open(root / "influxd.log", "w")
-        self.proc = subprocess.Popen([INFLUXD, "run", "-config", str(config)], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=2) as r:
-                    if r.status == 204:
-                        break
-            except OSError:
-                pass
-            assert self.proc.poll() is None, (root / "influxd.log").read_text()
-            assert time.time() < deadline, "influxd did not answer /ping within 30 s"
-            time.sleep(0.2)
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        self.start([INFLUXD, "run", "-config", str(config)], root / "influxd.log", "/ping", 204)
 
     def query(self, q, db=None):
         params = {"q": q, "epoch": "ms"}
@@ -95,46 +117,48 @@ bind-address = "127.0.0.1:{free_port()}"
                 out.append(row)
         return out
 
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        self.log.close()
-
-
 @pytest.fixture
 def influx(tmp_path):
-    if not Path(INFLUXD).exists():
-        pytest.fail("influxd is not installed (scripts/install-deps.sh installs Debian's influxdb)")
-    server = Influx(tmp_path)
-    yield server
-    server.stop()
+    yield from serve(INFLUXD, "influxdb", lambda: Influx(tmp_path))
 
 
 def run_bounded(tmp_path, broker, influx, group):
+    # Aggregates are emitted once, at the end (interval 10 min), so both runs emit the same ones.
     folder = private_plugin_dir(tmp_path, extra=("influx_sink.so",))
     config = tmp_path / f"{group}.json"
     config.write_text(json.dumps({"pipeline": {"sinks": [{
         "plugin": "influx_sink", "config": {"url": influx.url, "db": "iot"},
         "outputs": ["windows", "aggregates", "alerts"]}]}}))
     proc = subprocess.run([str(HOST_BIN), "--plugins", str(folder), "--bootstrap", broker.bootstrap, "--bounded",
-                           "--group", group, "--window-size", "60", "--config", str(config), "--show-windows", "0"],
+                           "--group", group, "--window-size", "60", "--aggregate-interval", "600000", "--config", str(config),
+                           "--show-windows", "0"],
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
 
 
-def test_every_window_once_and_a_replay_overwrites(tmp_path, broker, influx):
-    influx.query("CREATE DATABASE iot")
-    produce(broker.bootstrap, (
+def produce_readings(bootstrap):
+    produce(bootstrap, (
         (f"s{i % SENSORS}", envelope(f"s{i % SENSORS}", BASE_MS + i * 1000,
                                      {"temperature": 20.0 + (i * 7 % 13) / 2, "humidity": 40.0 + i % 5,
                                       "pressure": 1000.0 + i % 3}))
         for i in range(READINGS)))
-    run_bounded(tmp_path, broker, influx, "influx-1")
 
-    windows = [json.loads(v)["data"] for _, v, _ in consume_all(broker.bootstrap, "iot-windows")]
+
+def expected_windows(bootstrap):
+    """{(sensor_id, window start in ms): window result} of everything on iot-windows, each once."""
+    windows = [json.loads(v)["data"] for _, v, _ in consume_all(bootstrap, "iot-windows")]
     assert len(windows) > SENSORS
     expected = {(w["sensor_id"], w["window_start"] * 1000): w for w in windows}
     assert len(expected) == len(windows), "iot-windows holds a window twice"
+    return expected
+
+
+def test_every_window_once_and_a_replay_overwrites(tmp_path, broker, influx):
+    influx.query("CREATE DATABASE iot")
+    produce_readings(broker.bootstrap)
+    run_bounded(tmp_path, broker, influx, "influx-1")
+    expected = expected_windows(broker.bootstrap)
+    windows = list(expected.values())
 
     points = influx.rows("SELECT * FROM iot_windows", "iot")
     got = {(p["sensor_id"], p["time"]): p for p in points}
@@ -147,8 +171,11 @@ def test_every_window_once_and_a_replay_overwrites(tmp_path, broker, influx):
             assert p[f"temperature_{f}"] == pytest.approx(w["temperature"][f]), (key, f)
         assert p["humidity_avg"] == pytest.approx(w["humidity"]["avg"])
         assert p["window_end"] == w["window_end"]
-    aggregates = influx.rows("SELECT count(sample_count) FROM iot_aggregates", "iot")
-    assert aggregates and aggregates[0]["count"] > 0
+    # One aggregate per sensor, timed at its newest reading's event time (deterministic).
+    aggregates = influx.rows("SELECT * FROM iot_aggregates", "iot")
+    newest = {f"s{s}": BASE_MS + max(i for i in range(READINGS) if i % SENSORS == s) * 1000 for s in range(SENSORS)}
+    assert {(a["sensor_id"], a["time"]) for a in aggregates} == set(newest.items())
+    assert all(a["sample_count"] == READINGS // SENSORS for a in aggregates)
 
     # A replay of the same input writes every window again, at the same timestamps.
     run_bounded(tmp_path, broker, influx, "influx-2")
@@ -156,3 +183,6 @@ def test_every_window_once_and_a_replay_overwrites(tmp_path, broker, influx):
     again = influx.rows("SELECT * FROM iot_windows", "iot")
     assert len(again) == len(points)
     assert {(p["sensor_id"], p["time"]) for p in again} == set(expected)
+    # The replay's aggregates overwrite the first run's: still one point per sensor.
+    assert len(consume_all(broker.bootstrap, "iot-aggregates")) == 2 * SENSORS
+    assert len(influx.rows("SELECT * FROM iot_aggregates", "iot")) == SENSORS

@@ -67,7 +67,7 @@ extern "C" {
 #endif
 
 #define IOTS_PLUGIN_ABI_MAJOR 1
-#define IOTS_PLUGIN_ABI_MINOR 3
+#define IOTS_PLUGIN_ABI_MINOR 4
 /** The one symbol a plugin library exports. */
 #define IOTS_PLUGIN_ENTRY_SYMBOL "iots_plugin_descriptors"
 
@@ -311,6 +311,9 @@ typedef struct iots_sink_batch_s {
     const int64_t *event_time_ms; /**< the event time when the host knows it, else IOTS_NO_VALUE */
 } iots_sink_batch_t;
 
+/** ABI 1.4: writes one gauge of a plugin instance for the metrics page (see gauges below). */
+typedef void (*iots_gauge_put_fn)(void *opaque, const char *name, double value);
+
 typedef struct iots_plugin_descriptor_s {
     uint32_t struct_size;   /**< sizeof(iots_plugin_descriptor_t) as the plugin was built */
     uint16_t abi_major;     /**< IOTS_PLUGIN_ABI_MAJOR the plugin was built against */
@@ -393,6 +396,16 @@ typedef struct iots_plugin_descriptor_s {
      * Required for IOTS_PLUGIN_SINK, NULL for other kinds.
      */
     int (*write_sink)(void *instance, const iots_sink_batch_t *batch, char *errstr, size_t errstr_size);
+
+    /* ---- ABI 1.4: gauges for the metrics page (docs/metrics.md) ---- */
+    /**
+     * Reports the instance's current gauges, each by one put(opaque, name, value) call: `name`
+     * is [a-z0-9_]+ in base units ("open_windows", "open_sensors"), read during the call only;
+     * the host shows it as iotstream_stage_<name>{stage="<plugin>"}. Called on the pipeline
+     * thread (never beside another callback of the instance) about once a second: keep it
+     * cheap (counts the plugin keeps anyway). May be NULL.
+     */
+    void (*gauges)(void *instance, iots_gauge_put_fn put, void *opaque);
 } iots_plugin_descriptor_t;
 
 /** The type of the entry symbol. */

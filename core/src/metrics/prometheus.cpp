@@ -86,6 +86,69 @@ void by_label(PrometheusText &out, std::string_view name, std::string_view help,
         if (value.is_number()) out.sample(name, {{label, key}}, value.get<uint64_t>());
 }
 
+// A histogram's _bucket (cumulative, le ending at +Inf), _sum and _count samples from
+// metrics::Histogram::to_json(); the family line is the caller's.
+void histogram(PrometheusText &out, std::string_view name, const Labels &labels, const Json &h) {
+    const std::string base(name);
+    for (const Json &bucket : h.value("buckets", Json::array())) {
+        Labels with_le = labels;
+        char buf[32];
+        auto [end, ec] = std::to_chars(buf, buf + sizeof buf, bucket[0].get<double>(), std::chars_format::fixed);
+        with_le.emplace_back("le", std::string(buf, ec == std::errc() ? end : buf));
+        out.sample(base + "_bucket", with_le, bucket[1].get<uint64_t>());
+    }
+    Labels with_inf = labels;
+    with_inf.emplace_back("le", "+Inf");
+    out.sample(base + "_bucket", with_inf, u64(h, {"count"}));
+    out.sample(base + "_sum", labels, h.value("sum_s", 0.0));
+    out.sample(base + "_count", labels, u64(h, {"count"}));
+}
+
+// One family with a sample per element of `rows` that has `key`, labelled by topic and partition.
+void per_partition(PrometheusText &out, std::string_view name, std::string_view help, const Json &rows,
+                   const char *key) {
+    out.family(name, "gauge", help);
+    for (const Json &row : rows)
+        if (row.contains(key))
+            out.sample(name, {{"topic", row.value("topic", "")}, {"partition", std::to_string(row.value("partition", -1))}},
+                       row[key].get<uint64_t>());
+}
+
+// Families of the stages: records in/out, process() time, by stage (plugin name).
+void render_stages(PrometheusText &out, const Json &stages) {
+    static constexpr const char *kCounts[][3] = {
+        {"iotstream_stage_records_in_total", "records_in", "Records given to the stage's process()."},
+        {"iotstream_stage_records_out_total", "records_out", "Records the stage emitted (results and alerts)."}};
+    for (const auto &[name, key, help] : kCounts) {
+        out.family(name, "counter", help);
+        for (const auto &[stage, s] : stages.items()) out.sample(name, {{"stage", stage}}, u64(s, {key}));
+    }
+    out.family("iotstream_stage_process_seconds", "histogram", "Time of each process() call of the stage (one batch).");
+    for (const auto &[stage, s] : stages.items())
+        histogram(out, "iotstream_stage_process_seconds", {{"stage", stage}}, s.value("process_seconds", Json::object()));
+}
+
+// Families of the sinks, by sink (plugin name).
+void render_sinks(PrometheusText &out, const Json &sinks) {
+    static constexpr const char *kSinks[][4] = {
+        {"iotstream_sink_batches_total", "counter", "batches", "Batches handed to the sink."},
+        {"iotstream_sink_records_total", "counter", "records", "Records handed to the sink."},
+        {"iotstream_sink_acknowledged_batches_total", "counter", "acknowledged", "Batches the sink acknowledged as durable."},
+        {"iotstream_sink_acknowledged_records_total", "counter", "acknowledged_records",
+         "Records in batches the sink acknowledged as durable."},
+        {"iotstream_sink_failed_batches_total", "counter", "failed", "Batches the sink failed for good."},
+        {"iotstream_sink_failed_records_total", "counter", "failed_records", "Records in batches the sink failed."},
+        {"iotstream_sink_queued_batches", "gauge", "queued", "Batches waiting for the sink's thread."},
+        {"iotstream_sink_unacknowledged_batches", "gauge", "unacknowledged",
+         "Batches handed over and not yet acknowledged (queued ones included)."},
+        {"iotstream_sink_max_queued_batches", "gauge", "max_queued_batches",
+         "Unacknowledged batches at which the input pauses (the sink's max_queued_batches)."}};
+    for (const auto &[name, type, key, help] : kSinks) {
+        out.family(name, type, help);
+        for (const Json &sink : sinks) out.sample(name, {{"sink", sink.value("plugin", "")}}, u64(sink, {key}));
+    }
+}
+
 }  // namespace
 
 void render_pipeline(PrometheusText &out, const Json &s) {
@@ -137,6 +200,47 @@ void render_pipeline(PrometheusText &out, const Json &s) {
                u64(s, {"output_queue"}));
     out.family("iotstream_pipeline_uptime_seconds", "gauge", "Seconds since the pipeline started.");
     out.sample("iotstream_pipeline_uptime_seconds", {}, s.value("elapsed_s", 0.0));
+
+    out.single("iotstream_pipeline_late_records_total", "counter",
+               "Records dead-lettered as late (after their windows closed).", u64(s, {"late"}));
+    out.family("iotstream_pipeline_commit_age_seconds", "gauge",
+               "Seconds since the last offset commit the consumer accepted (since the start before the first).");
+    out.sample("iotstream_pipeline_commit_age_seconds", {}, s.value("commit_age_s", 0.0));
+    const Json partitions = s.value("partitions", Json::array());
+    per_partition(out, "iotstream_consumer_lag_records", "Records in the partition after the next one to process.",
+                  partitions, "lag");
+    per_partition(out, "iotstream_pipeline_open_sensors",
+                  "Sensors some stage may hold state for (limits.max_open_sensors_per_partition counts them).",
+                  partitions, "open_sensors");
+    render_stages(out, s.value("stages", Json::object()));
+    // Gauges the stage plugins report (plugin.h ABI 1.4), e.g. the window stage's open_windows.
+    const Json stage_gauges = s.value("stage_gauges", Json::object());
+    for (const auto &[gauge, by_stage] : stage_gauges.items()) {
+        const std::string name = "iotstream_stage_" + gauge;
+        out.family(name, "gauge", "Reported by the stage plugins (plugin.h gauges): " + gauge + ".");
+        for (const auto &[stage, value] : by_stage.items())
+            if (value.is_number()) out.sample(name, {{"stage", stage}}, value.get<double>());
+    }
+
+    out.single("iotstream_plugins_loaded", "gauge", "Plugins loaded from the plugin folder.",
+               u64(s, {"plugins", "loaded"}));
+    out.single("iotstream_plugins_rejected", "gauge", "Files in the plugin folder refused (docs/security.md).",
+               u64(s, {"plugins", "rejected"}));
+    out.family("iotstream_plugin_changes_total", "counter",
+               "Plugin folder changes at run time: added, replaced, removed; failed to start; refused by policy.");
+    for (const char *change : {"added", "replaced", "removed", "failed", "refused"})
+        out.sample("iotstream_plugin_changes_total", {{"change", change}}, u64(s, {"plugins", change}));
+    render_sinks(out, s.value("sinks", Json::array()));
+    out.single("iotstream_pipeline_sink_backpressure_waits_total", "counter",
+               "Times the pipeline waited because a sink held max_queued_batches unacknowledged batches.",
+               u64(s, {"sink_backpressure", "waits"}));
+    out.single("iotstream_pipeline_sink_backpressure_input_pauses_total", "counter",
+               "Times a full sink stayed full for a second and the input partitions were paused.",
+               u64(s, {"sink_backpressure", "input_pauses"}));
+    out.family("iotstream_pipeline_sink_backpressure_seconds_total", "counter",
+               "Seconds the input was held back for full sinks (waits and pauses that ended).");
+    out.sample("iotstream_pipeline_sink_backpressure_seconds_total", {},
+               s.value("sink_backpressure", Json::object()).value("waited_s", 0.0));
 }
 
 void render_ingest(PrometheusText &out, const iots_ingest_stats_t &s) {

@@ -81,9 +81,11 @@ void Pipeline::commit_durable_epochs() {
                 // processing thread); on revoke and at the end it is (drain_and_commit). While
                 // this member rejoins the group it is not sent at all (it would cost the whole
                 // assignment, Consumer::group_rebalancing()); the next epoch's supersedes it.
-                if (consumer_->commit(epoch->points, /*wait=*/draining_))
+                if (consumer_->commit(epoch->points, /*wait=*/draining_)) {
                     counters_.commits.fetch_add(1, std::memory_order_relaxed);
-                else
+                    counters_.last_commit_ns.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                                                   std::memory_order_relaxed);
+                } else
                     counters_.commits_deferred.fetch_add(1, std::memory_order_relaxed);
             } catch (const Error &e) {
                 counters_.commit_failures.fetch_add(1, std::memory_order_relaxed);

@@ -131,6 +131,7 @@ int Pipeline::host_emit(iots_host_ctx_s *ctx, const char *output, std::string_vi
     if (flags & IOTS_EMIT_ENVELOPE) value = envelope_.build(key, value);
     send_output(it->second, key, value, {});
     to_sinks(it->first, key, value, IOTS_NO_VALUE);
+    if (ctx->metrics) ctx->metrics->records_out.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(stats_mutex_);
     ++emitted_by_output_[it->first];
     return 0;
@@ -219,6 +220,7 @@ int Pipeline::host_report_anomaly(iots_host_ctx_s *ctx, const iots_batch_view_t 
     send_output(config_.outputs.at("alerts"), std::string_view(sensor.data, sensor.len), scratch_, {});
     to_sinks("alerts", std::string_view(sensor.data, sensor.len), scratch_, event_ms);
     counters_.alerts.fetch_add(1, std::memory_order_relaxed);
+    if (ctx->metrics) ctx->metrics->records_out.fetch_add(1, std::memory_order_relaxed);
     return 0;
 }
 

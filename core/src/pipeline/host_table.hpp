@@ -12,6 +12,7 @@
 namespace iotstream {
 class Pipeline;
 class SinkRunner;
+struct StageMetrics;
 }
 
 // What a plugin instance's host context knows: its pipeline and its name, for logs.
@@ -20,6 +21,7 @@ struct iots_host_ctx_s {
     std::string plugin;
     std::shared_ptr<spdlog::logger> log;
     iotstream::SinkRunner *sink = nullptr;  // a sink's runner (sink_ack), else nullptr
+    iotstream::StageMetrics *metrics = nullptr;  // a stage's counters (records out), else nullptr
 };
 
 namespace iotstream {

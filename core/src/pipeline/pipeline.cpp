@@ -14,6 +14,8 @@ namespace iotstream {
 namespace {
 constexpr int kTickIntervalMs = 100;
 constexpr int kPluginPollIntervalMs = 250;
+// How long the pipeline thread waits for a full sink before it pauses the input instead.
+constexpr auto kSinkWaitBeforePause = std::chrono::seconds(1);
 }  // namespace
 
 Pipeline::Pipeline(const Json &document)
@@ -42,6 +44,8 @@ Pipeline::Pipeline(const Json &document)
     live_ = std::make_unique<LiveInstances>([this](const PluginRef &plugin) { return make_instance(plugin); },
                                             std::move(hooks));
     live_->add(plugins_->plugins());
+    counters_.plugins_loaded = plugins_->plugins().size();
+    counters_.plugins_rejected = plugins_->rejections().size();
     // A configured stage that is not live is an error now, with the reason it is not.
     for (const StageSpec &spec : config_.stages) {
         if (live_->find(spec.plugin)) continue;
@@ -75,7 +79,7 @@ void Pipeline::build_sinks() {
         auto runner = std::make_unique<SinkRunner>(std::move(instance),
                                                    std::set<std::string, std::less<>>(spec.outputs.begin(),
                                                                                       spec.outputs.end()),
-                                                   spec.max_batch);
+                                                   spec.max_batch, spec.max_queued_batches);
         ctx->sink = runner.get();
         runner->start();
         contexts_.push_back(std::move(ctx));
@@ -87,6 +91,48 @@ void Pipeline::to_sinks(std::string_view output, std::string_view key, std::stri
                         int64_t event_time_ms) {
     for (const auto &sink : sinks_)
         if (sink->wants(output)) sink->add(output, key, value, event_time_ms, open_epoch_.get());
+}
+
+int Pipeline::sink_backpressure(int poll_timeout_ms) {
+    if (sinks_.empty()) return poll_timeout_ms;
+    using Clock = std::chrono::steady_clock;
+    auto room_by = [&](Clock::time_point deadline) {  // a failed sink has room: its failure stops the run
+        return std::all_of(sinks_.begin(), sinks_.end(), [&](const auto &sink) { return sink->wait_for_room(deadline); });
+    };
+    auto waited_since = [&](Clock::time_point since) {
+        counters_.sink_waited_ns.fetch_add(
+            static_cast<uint64_t>(std::chrono::nanoseconds(Clock::now() - since).count()), std::memory_order_relaxed);
+    };
+    const auto start = Clock::now();
+    if (!paused_for_sinks_) {
+        if (room_by(start)) return poll_timeout_ms;
+        // Full. A sink usually frees room within milliseconds, and pausing costs a refetch of
+        // what was prefetched: wait here first, a poll timeout at a time (so a stop is seen),
+        // for at most kSinkWaitBeforePause; rebalances wait that long at most.
+        counters_.sink_waits.fetch_add(1, std::memory_order_relaxed);
+        const auto give_up = start + kSinkWaitBeforePause;
+        while (!stop_requested_.load(std::memory_order_acquire)) {
+            if (room_by(std::min(give_up, Clock::now() + std::chrono::milliseconds(poll_timeout_ms)))) {
+                waited_since(start);
+                return poll_timeout_ms;
+            }
+            if (Clock::now() >= give_up) break;
+        }
+        if (stop_requested_.load(std::memory_order_acquire)) {
+            waited_since(start);
+            return 0;
+        }
+        // Still full: pause the input and go on polling (rebalances, stop, ticks, commits).
+        consumer_->pause_all();
+        paused_for_sinks_ = true;
+        paused_since_ = start;
+        counters_.sink_input_pauses.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (!room_by(start + std::chrono::milliseconds(poll_timeout_ms))) return 0;  // poll() only serves callbacks
+    consumer_->resume_all();
+    paused_for_sinks_ = false;
+    waited_since(paused_since_);
+    return poll_timeout_ms;
 }
 
 void Pipeline::throw_if_sink_failed() const {
@@ -173,6 +219,7 @@ std::unique_ptr<PluginInstance> Pipeline::make_instance(const PluginRef &plugin)
         return nullptr;
     }
     auto ctx = std::make_unique<iots_host_ctx_s>(iots_host_ctx_s{this, name, logger("plugin." + name)});
+    ctx->metrics = stage_metrics(name);
     auto instance = std::make_unique<PluginInstance>(plugin, config, &host_api_, ctx.get());
     for (uint32_t id = 0; id < streams_.size(); ++id)
         if (streams_[id].assigned) instance->on_assign(id, streams_[id].watermark_ms);
@@ -199,7 +246,16 @@ void Pipeline::refresh_execution_order() {
     }
     // Without a rule stage in the list, rules run first so every stage sees their anomalies.
     if (!rules_placed) execution_order_.insert(execution_order_.begin(), rules.begin(), rules.end());
+    execution_metrics_.clear();
+    for (PluginInstance *instance : execution_order_) execution_metrics_.push_back(stage_metrics(instance->name()));
     order_dirty_ = false;
+}
+
+StageMetrics *Pipeline::stage_metrics(std::string_view name) {
+    std::lock_guard lock(stats_mutex_);
+    auto it = stage_metrics_.find(name);
+    if (it == stage_metrics_.end()) it = stage_metrics_.emplace(std::string(name), std::make_unique<StageMetrics>()).first;
+    return it->second.get();
 }
 
 uint32_t Pipeline::stream_id(const std::string &topic, int32_t partition) {
@@ -225,6 +281,13 @@ void Pipeline::poll_plugins(bool force) {
     if (events.empty()) return;
     LiveInstances::Report report = live_->apply(events);
     counters_.plugin_swaps.fetch_add(report.added + report.replaced + report.removed, std::memory_order_relaxed);
+    counters_.plugins_added.fetch_add(report.added, std::memory_order_relaxed);
+    counters_.plugins_replaced.fetch_add(report.replaced, std::memory_order_relaxed);
+    counters_.plugins_removed.fetch_add(report.removed, std::memory_order_relaxed);
+    counters_.plugins_failed.fetch_add(report.failed, std::memory_order_relaxed);
+    counters_.plugins_refused.fetch_add(report.refused, std::memory_order_relaxed);
+    counters_.plugins_loaded = plugins_->plugins().size();
+    counters_.plugins_rejected = plugins_->rejections().size();
     order_dirty_ = true;
 }
 
@@ -301,6 +364,7 @@ void Pipeline::process_batch(std::vector<MessagePtr> &messages) {
 bool Pipeline::process_once(int poll_timeout_ms) {
     poll_plugins(false);
     if (order_dirty_) refresh_execution_order();
+    poll_timeout_ms = sink_backpressure(poll_timeout_ms);
     std::vector<MessagePtr> messages = consumer_->poll(config_.max_batch, poll_timeout_ms);
     if (order_dirty_) refresh_execution_order();  // a rebalance inside poll() may add instances
     if (!messages.empty()) process_batch(messages);
@@ -309,6 +373,7 @@ bool Pipeline::process_once(int poll_timeout_ms) {
     if (std::chrono::steady_clock::now() - last_seal_ >= std::chrono::milliseconds(config_.commit_interval_ms))
         seal_epoch();
     commit_durable_epochs();
+    refresh_gauges(false);
     return !messages.empty();
 }
 
@@ -329,6 +394,11 @@ void Pipeline::finish(bool close_windows, int timeout_ms) {
         } catch (const std::exception &e) {
             fail(e.what());
         }
+    }
+    try {
+        refresh_gauges(true);  // the last lag and open sensors, while the partitions are still ours
+    } catch (const std::exception &e) {
+        logger("pipeline")->warn("reading the final gauges: {}", e.what());
     }
     try {
         consumer_->close();  // leaves the group

@@ -28,6 +28,7 @@
 #include "kafka/consumer.hpp"
 #include "kafka/envelope.hpp"
 #include "kafka/producer.hpp"
+#include "metrics/histogram.hpp"
 #include "pipeline/pipeline_config.hpp"
 #include "pipeline/restore_points.hpp"
 #include "plugin_host/plugin_loader.hpp"
@@ -57,6 +58,23 @@ struct PipelineCounters {
     // Exactly-once mode (transactions.cpp): transactions committed and aborted (each abort
     // rewinds the assigned partitions to their last commit).
     std::atomic<uint64_t> transactions_committed{0}, transactions_aborted{0};
+    // Plugin folder changes applied at run time (LiveInstances::Report), and the folder now.
+    std::atomic<uint64_t> plugins_added{0}, plugins_replaced{0}, plugins_removed{0}, plugins_failed{0},
+        plugins_refused{0};
+    std::atomic<uint64_t> plugins_loaded{0}, plugins_rejected{0};
+    // Sink backpressure: times a full sink was waited for, times the input was paused for one,
+    // and how long the input was held back in all.
+    std::atomic<uint64_t> sink_waits{0}, sink_input_pauses{0}, sink_waited_ns{0};
+    // steady_clock nanoseconds of the last commit the consumer accepted; 0: none yet.
+    std::atomic<int64_t> last_commit_ns{0};
+};
+
+// Per stage (by plugin name; a swapped version goes on counting): records given to process(),
+// records it emitted (results and alerts), and the time of each process() call. Written by the
+// processing thread without a lock, read by stats().
+struct StageMetrics {
+    std::atomic<uint64_t> records_in{0}, records_out{0};
+    metrics::Histogram process_time;
 };
 
 // exactly_once: a transactional.id unique to one pipeline of the group (transactions.cpp).
@@ -121,6 +139,11 @@ private:
     void build_clients();
     std::unique_ptr<PluginInstance> make_instance(const PluginRef &plugin);
     void refresh_execution_order();
+    // The metrics of the stage named `name`, made on first use (never freed before the pipeline).
+    StageMetrics *stage_metrics(std::string_view name);
+    // Processing thread: the gauges read from Kafka's and the stages' state (per-partition lag,
+    // open sensors) into stats_, at most every second unless forced.
+    void refresh_gauges(bool force);
     void run_loop();
     bool process_once(int poll_timeout_ms);
     void process_batch(std::vector<MessagePtr> &messages);
@@ -156,6 +179,10 @@ private:
     // Sinks (sinks.hpp): each sink taking `output` gets the record in the open epoch.
     void build_sinks();
     void to_sinks(std::string_view output, std::string_view key, std::string_view value, int64_t event_time_ms);
+    // Backpressure (docs/sinks.md#backpressure): while a sink is full, waits for room (at most
+    // a second), then pauses the input partitions so poll() only serves rebalances until there
+    // is room. Returns the timeout for this poll (0 while still paused).
+    int sink_backpressure(int poll_timeout_ms);
     // Throws the first sink's permanent failure, naming the sink.
     void throw_if_sink_failed() const;
     void fail(const std::string &message);
@@ -223,7 +250,10 @@ private:
     std::unique_ptr<PluginDirectory> plugins_;
     std::unique_ptr<LiveInstances> live_;
     std::vector<PluginInstance *> execution_order_;
+    std::vector<StageMetrics *> execution_metrics_;  // of execution_order_[i]
     std::vector<std::unique_ptr<SinkRunner>> sinks_;  // destroyed first (~Pipeline): they hold epochs
+    bool paused_for_sinks_ = false;  // the input is paused until every sink has room
+    std::chrono::steady_clock::time_point paused_since_{};
     bool order_dirty_ = true;
     int64_t skip_before_ms_ = -1;  // bounded run from a time: records older than this are skipped
     bool draining_ = false;  // inside drain_and_commit(): commits wait for the broker's answer
@@ -253,6 +283,10 @@ private:
     std::map<std::string, uint64_t, std::less<>> dead_letter_reasons_;
     std::map<std::string, uint64_t, std::less<>> emitted_by_output_;
     std::string error_;
+    std::map<std::string, std::unique_ptr<StageMetrics>, std::less<>> stage_metrics_;  // entries never removed
+    Json partition_gauges_ = Json::array();  // refresh_gauges(): [{topic, partition, lag, open_sensors}]
+    Json stage_gauges_ = Json::object();     // refresh_gauges(): {gauge name: {stage: value}}
+    std::chrono::steady_clock::time_point gauges_at_{};  // processing thread only
 
     // The output tap (iotstream.h) and each output topic's name for it.
     iots_output_tap_fn output_tap_ = nullptr;

@@ -100,6 +100,7 @@ PipelineConfig PipelineConfig::from_json(const Json &document) {
             spec.outputs.push_back(o.get<std::string>());
         }
         spec.max_batch = static_cast<size_t>(read_key_int(s, "sinks[].max_batch"));
+        spec.max_queued_batches = static_cast<size_t>(read_key_int(s, "sinks[].max_queued_batches"));
         s.finish();
         for (const SinkSpec &other : c.sinks)
             if (other.plugin == spec.plugin)

@@ -21,6 +21,7 @@ struct SinkSpec {
     Json config;
     std::vector<std::string> outputs;
     size_t max_batch = 0;  // records per batch handed to the sink
+    size_t max_queued_batches = 0;  // unacknowledged batches at which the input is held back
 };
 
 // Everything a pipeline document says (docs/pipeline.md). Defaults and ranges of every key are

@@ -40,7 +40,16 @@ void Pipeline::run_stages(bool replaying) {
         }
     } in_process{*this};
     const iots_batch_view_t &full = batch_.view();
-    for (PluginInstance *instance : execution_order_) {
+    // Per stage and batch: two clock reads and three relaxed atomic adds, no lock.
+    auto timed = [](PluginInstance &instance, StageMetrics &metrics, const iots_batch_view_t &view) {
+        const auto begin = std::chrono::steady_clock::now();
+        instance.process(view);
+        metrics.process_time.observe(std::chrono::steady_clock::now() - begin);
+        metrics.records_in.fetch_add(view.count, std::memory_order_relaxed);
+    };
+    for (size_t position = 0; position < execution_order_.size(); ++position) {
+        PluginInstance *instance = execution_order_[position];
+        StageMetrics &metrics = *execution_metrics_[position];
         batch_in_process_ = &full;
         subset_in_process_ = nullptr;
         // Rules see every record, so later stages get the anomaly bits of replayed ones too;
@@ -56,11 +65,11 @@ void Pipeline::run_stages(bool replaying) {
                 if (view.count == 0) continue;
                 batch_in_process_ = &view;
                 subset_in_process_ = &subset_;
-                instance->process(view);
+                timed(*instance, metrics, view);
                 continue;
             }
         }
-        instance->process(full);
+        timed(*instance, metrics, full);
     }
 }
 

@@ -7,8 +7,8 @@
 namespace iotstream {
 
 SinkRunner::SinkRunner(std::unique_ptr<PluginInstance> instance, std::set<std::string, std::less<>> outputs,
-                       size_t max_batch)
-    : instance_(std::move(instance)), outputs_(std::move(outputs)), max_batch_(max_batch) {}
+                       size_t max_batch, size_t max_queued)
+    : instance_(std::move(instance)), outputs_(std::move(outputs)), max_batch_(max_batch), max_queued_(max_queued) {}
 
 void SinkRunner::start() { thread_ = std::thread([this] { run(); }); }
 
@@ -42,10 +42,11 @@ void SinkRunner::hand_over() {
     if (!open_) return;
     {
         std::lock_guard lock(mutex_);
-        unacked_.emplace(open_->token, open_->epoch);
+        unacked_.emplace(open_->token, Unacked{open_->epoch, open_->values.size()});
         ++batches_;
         records_ += open_->values.size();
         queue_.push_back(std::move(open_));
+        peak_unacked_ = std::max(peak_unacked_, unacked_.size());
     }
     changed_.notify_all();
 }
@@ -59,12 +60,15 @@ int SinkRunner::ack(uint64_t token, int status, const char *detail) {
             logger("sink")->error("sink '{}' acknowledged unknown or already acknowledged batch {}", name(), token);
             return 1;
         }
-        epoch = it->second;
+        epoch = it->second.epoch;
+        const size_t records = it->second.records;
         unacked_.erase(it);
         if (status == IOTS_SINK_OK) {
             ++acked_;
+            acked_records_ += records;
         } else {
             ++failed_;
+            failed_records_ += records;
             if (failure_.empty())
                 failure_ = "sink '" + std::string(name()) + "' could not write batch " + std::to_string(token) +
                            ": " + (detail && *detail ? detail : "no reason given");
@@ -81,6 +85,16 @@ std::string SinkRunner::failure() const {
     return failure_;
 }
 
+bool SinkRunner::full() const {
+    std::lock_guard lock(mutex_);
+    return unacked_.size() >= max_queued_;
+}
+
+bool SinkRunner::wait_for_room(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_until(lock, deadline, [&] { return unacked_.size() < max_queued_ || !failure_.empty(); });
+}
+
 bool SinkRunner::wait_acknowledged(std::chrono::steady_clock::time_point deadline) {
     std::unique_lock lock(mutex_);
     return changed_.wait_until(lock, deadline, [&] { return unacked_.empty() || !failure_.empty(); }) &&
@@ -90,7 +104,9 @@ bool SinkRunner::wait_acknowledged(std::chrono::steady_clock::time_point deadlin
 Json SinkRunner::stats() const {
     std::lock_guard lock(mutex_);
     return {{"plugin", std::string(name())}, {"batches", batches_}, {"records", records_},
-            {"acknowledged", acked_}, {"failed", failed_}, {"queued", queue_.size()},
+            {"acknowledged", acked_}, {"failed", failed_},
+            {"acknowledged_records", acked_records_}, {"failed_records", failed_records_}, {"queued", queue_.size()},
+            {"max_queued_batches", max_queued_}, {"peak_unacknowledged", peak_unacked_},
             {"unacknowledged", unacked_.size()}, {"error", failure_}};
 }
 

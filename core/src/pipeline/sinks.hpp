@@ -4,6 +4,8 @@
 // `outstanding` count up until the sink acknowledges it, so offsets are committed only once
 // the sink has the outputs (as for Kafka deliveries). A failed batch marks its epoch failed:
 // nothing is committed past it, and the pipeline stops naming the sink.
+// At most `max_queued` batches are handed over and not yet acknowledged before full() says so;
+// the pipeline then pauses its input (Pipeline::sink_backpressure, docs/sinks.md#backpressure).
 #pragma once
 
 #include <atomic>
@@ -28,7 +30,8 @@ struct CommitEpoch;
 
 class SinkRunner {
 public:
-    SinkRunner(std::unique_ptr<PluginInstance> instance, std::set<std::string, std::less<>> outputs, size_t max_batch);
+    SinkRunner(std::unique_ptr<PluginInstance> instance, std::set<std::string, std::less<>> outputs, size_t max_batch,
+               size_t max_queued);
     // Stops the thread (queued batches are not written, their epochs stay open), then destroys
     // the instance.
     ~SinkRunner();
@@ -48,6 +51,10 @@ public:
     int ack(uint64_t token, int status, const char *detail);
     // Why the sink failed for good, or "".
     std::string failure() const;
+    // True while max_queued batches or more are handed over and not acknowledged.
+    bool full() const;
+    // Waits until the sink is not full (or failed), at most until `deadline`; true when it is not.
+    bool wait_for_room(std::chrono::steady_clock::time_point deadline);
     // True when every batch handed over was acknowledged, waiting until `deadline`.
     bool wait_acknowledged(std::chrono::steady_clock::time_point deadline);
     Json stats() const;
@@ -64,16 +71,22 @@ private:
     std::unique_ptr<PluginInstance> instance_;
     std::set<std::string, std::less<>> outputs_;
     size_t max_batch_;
+    size_t max_queued_;
     std::unique_ptr<Batch> open_;  // pipeline thread only
     uint64_t next_token_ = 1;
 
     mutable std::mutex mutex_;
     std::condition_variable changed_;
     std::deque<std::unique_ptr<Batch>> queue_;     // handed over, not yet written
-    std::map<uint64_t, CommitEpoch *> unacked_;    // handed over, not yet acknowledged
+    struct Unacked {
+        CommitEpoch *epoch;
+        size_t records;
+    };
+    std::map<uint64_t, Unacked> unacked_;  // handed over, not yet acknowledged
     std::string failure_;
     bool stopping_ = false;
-    uint64_t batches_ = 0, records_ = 0, acked_ = 0, failed_ = 0;
+    uint64_t batches_ = 0, records_ = 0, acked_ = 0, failed_ = 0, acked_records_ = 0, failed_records_ = 0;
+    size_t peak_unacked_ = 0;  // the most batches ever handed over and not acknowledged at once
     std::thread thread_;
 };
 

@@ -192,7 +192,11 @@ void Pipeline::commit_transaction_epoch(int timeout_ms, bool draining) {
     aborts_in_a_row_ = 0;
     counters_.transactions_committed.fetch_add(1, std::memory_order_relaxed);
     counters_.committed_epochs.fetch_add(1, std::memory_order_relaxed);
-    if (!points.empty()) counters_.commits.fetch_add(1, std::memory_order_relaxed);
+    if (!points.empty()) {
+        counters_.commits.fetch_add(1, std::memory_order_relaxed);
+        counters_.last_commit_ns.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                                       std::memory_order_relaxed);
+    }
     for (size_t i = 0; i < points.size(); ++i) transaction_commits_[stream_id(points[i].topic, points[i].partition)] = points[i];
     // The epoch is settled (commit_transaction flushed every output); a new one starts.
     open_epoch_ = std::make_unique<CommitEpoch>();

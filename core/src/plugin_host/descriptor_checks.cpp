@@ -194,6 +194,7 @@ iots_plugin_descriptor_t check_descriptor(const fs::path &file, uint32_t index,
     // A sink (ABI 1.3) is the one kind whose descriptor must reach write_sink; an older minor
     // has no such field (what lies past its struct is not ours to read).
     if (copy.abi_minor < 3) copy.write_sink = nullptr;
+    if (copy.abi_minor < 4) copy.gauges = nullptr;  // ABI 1.4
     const auto kind = raw_value(copy.kind);
     const bool sink = kind == IOTS_PLUGIN_SINK && copy.abi_minor >= 3;
     if (kind != IOTS_PLUGIN_STAGE && kind != IOTS_PLUGIN_RULE && !sink) {

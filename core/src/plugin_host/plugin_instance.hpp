@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "plugin_host/plugin_library.hpp"
 
@@ -55,6 +56,15 @@ public:
     uint32_t state_version() const { return plugin_->descriptor().state_version; }
     std::string export_state(uint32_t stream);
     void import_state(uint32_t stream, std::string_view state, uint32_t state_version);
+    // The plugin's gauges (ABI 1.4) through put(name, value); nothing when it has none.
+    template <typename Put>
+    void gauges(Put &&put) {
+        auto fn = plugin_->descriptor().gauges;
+        if (fn == nullptr) return;
+        fn(instance_, [](void *opaque, const char *name, double value) {
+            if (name != nullptr) (*static_cast<std::remove_reference_t<Put> *>(opaque))(name, value);
+        }, &put);
+    }
     // A sink's write_sink (ABI 1.3), on the sink's own thread: "" or the plugin's reason.
     std::string write_sink(const iots_sink_batch_t &batch);
 
