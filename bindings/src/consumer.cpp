@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "json_columns.hpp"
 #include "native.hpp"
 
 namespace iotstream_native {
@@ -48,8 +49,46 @@ public:
         return out;
     }
 
+    // Every value decoded into columns (json_columns.hpp), in C++ without the GIL.
+    void add_to(JsonColumns &columns) const {
+        for (size_t i = 0; i < size(); ++i) {
+            const iots_record_t *r = iots_batch_record(batch_, i);
+            columns.add(std::string_view(static_cast<const char *>(r->value), r->value_len));
+        }
+    }
+
+    py::list columns() const {
+        JsonColumns columns;
+        without_gil([&] { add_to(columns); });
+        return columns.to_python();
+    }
+
 private:
     iots_batch_t *batch_;
+};
+
+// Values of several batches gathered into one set of columns (Consumer.read_frame).
+class Columns {
+public:
+    void add_batch(const Batch &batch) {
+        without_gil([&] {
+            std::lock_guard lock(mutex_);
+            batch.add_to(columns_);
+        });
+    }
+    size_t rows() {
+        std::lock_guard lock(mutex_);
+        return columns_.rows();
+    }
+    py::list to_python() {
+        std::unique_lock lock(mutex_, std::defer_lock);
+        without_gil([&] { lock.lock(); });
+        return columns_.to_python();
+    }
+
+private:
+    std::mutex mutex_;
+    JsonColumns columns_;
 };
 
 class Consumer {
@@ -164,7 +203,14 @@ void bind_consumer(py::module_ &m) {
     py::class_<Batch>(m, "Batch")
         .def("__len__", &Batch::size)
         .def("records", &Batch::records)
-        .def("values", &Batch::values);
+        .def("values", &Batch::values)
+        .def("columns", &Batch::columns, "[(column, values), ...] of the values decoded as JSON (json_columns.hpp)");
+
+    py::class_<Columns>(m, "Columns")
+        .def(py::init<>())
+        .def("add_batch", &Columns::add_batch, py::arg("batch"))
+        .def("__len__", &Columns::rows)
+        .def("columns", &Columns::to_python);
 
     py::class_<Consumer>(m, "Consumer")
         .def(py::init<const std::string &>(), py::arg("config_json"))

@@ -29,4 +29,5 @@ PYBIND11_MODULE(_native, m) {
     bind_pipeline(m);
     bind_load_generator(m);
     bind_ingest(m);
+    bind_topic_reader(m);
 }

@@ -1,5 +1,6 @@
 // iotstream._native: the pybind11 module under the `iotstream` Python package. It reaches the
-// engine only through the public C API (iotstream.h); the pure-Python layer in
+// engine only through the public C API (iotstream.h) (topic_reader.cpp also uses librdkafka's own
+// C API, to read output topics without a consumer group); the pure-Python layer in
 // bindings/python/iotstream turns these handles into the documented, Pythonic API.
 //
 // This header holds how every file of the module calls the core:
@@ -177,5 +178,6 @@ void bind_consumer(py::module_ &m);  // consumer.cpp
 void bind_pipeline(py::module_ &m);  // pipeline.cpp: pipelines and plugin descriptions
 void bind_load_generator(py::module_ &m);  // load_generator.cpp
 void bind_ingest(py::module_ &m);          // ingest.cpp: the ingestion service behind a gateway
+void bind_topic_reader(py::module_ &m);    // topic_reader.cpp: read_topics(), results as columns
 
 }  // namespace iotstream_native

@@ -11,8 +11,8 @@ from typing import (Any, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Op
 import numpy as np
 
 from . import _native
-from ._convert import (TimestampLike, data_json, envelope_row, frame_columns, rows_to_frame,
-                       timestamps_column, to_epoch_ms)
+from ._convert import (TimestampLike, columns_to_frame, data_json, frame_columns, timestamps_column,
+                       to_epoch_ms)
 from ._common import TOPICS, BootstrapLike, kafka_section, ms
 from .errors import InvalidArgumentError, IotstreamError
 
@@ -215,7 +215,7 @@ class Batch(Sequence[Record]):
 
     def to_frame(self) -> Any:
         """A DataFrame: one row per record, envelopes flattened (see :meth:`Consumer.read_frame`)."""
-        return rows_to_frame(envelope_row(v) for v in self._native.values())
+        return columns_to_frame(self._native.columns())
 
     def __repr__(self) -> str:
         return f"<iotstream.Batch {len(self)} records>"
@@ -286,16 +286,17 @@ class Consumer:
                 yield batch
 
     def batches(self, timeout: float = 30.0, idle: float = 1.0) -> Iterator[Batch]:
-        """Yields the batches a topic holds now: stops once partitions are assigned, nothing
-        has arrived (and nothing is prefetched) for ``idle`` seconds, and every assigned
-        partition is read up to its end offset; or after ``timeout``.
+        """Yields the batches a topic holds now: stops once partitions are assigned and every
+        assigned partition is read up to its end offset (checked whenever a poll comes back
+        empty, so no time is spent waiting for silence); or after ``timeout``.
 
-        Silence alone is not the end: the first fetch after an assignment can take longer than
-        ``idle`` on a loaded machine. It only triggers the check against the end offsets that
-        fetch responses carry (cached by librdkafka, so the check costs no broker round trip
-        once a partition has been fetched); a topic still being written keeps the drain going."""
+        The end offsets come from the fetch responses (cached by librdkafka, so the check costs
+        no broker round trip once a partition has been fetched); a topic still being written
+        keeps the drain going. A partition whose end offset counts a transaction marker (never
+        delivered) can stay "behind" for ever: after ``max(5 * idle, 5)`` seconds without a
+        record the drain ends all the same."""
         deadline = time.monotonic() + timeout
-        last_data: Optional[float] = None  # the idle clock starts once partitions are assigned
+        last_data: Optional[float] = None  # the silence clock starts once partitions are assigned
         while time.monotonic() < deadline:
             batch = self.poll(timeout=min(0.1, max(0.0, deadline - time.monotonic())))
             if len(batch):
@@ -307,12 +308,9 @@ class Consumer:
                 continue  # the group has not assigned partitions yet
             if last_data is None or stats["queue_depth"] > 0:
                 last_data = time.monotonic()
-            else:
-                silent = time.monotonic() - last_data
-                # A partition whose end offset counts transaction markers (never delivered)
-                # stays "behind" for ever: a long silence ends the drain all the same.
-                if silent >= max(5 * idle, 5.0) or (silent >= idle and self._read_to_the_end(deadline)):
-                    return
+            if stats["queue_depth"] == 0 and (self._read_to_the_end(deadline) or
+                                              time.monotonic() - last_data >= max(5 * idle, 5.0)):
+                return
 
     def _read_to_the_end(self, deadline: float) -> bool:
         remaining = max(0.1, deadline - time.monotonic())
@@ -330,8 +328,10 @@ class Consumer:
         """What :meth:`read` returns, as a DataFrame. Envelopes become their ``data`` fields
         (nested keys joined with dots) plus ``sensor_id``, ``timestamp`` (UTC datetime) and
         ``message_id``; other JSON objects are flattened; anything else lands in ``value``."""
-        rows = [envelope_row(v) for b in self.batches(timeout, idle) for v in b._native.values()]
-        return rows_to_frame(rows)
+        columns = _native.Columns()  # values decoded into columns in C++, batch by batch
+        for batch in self.batches(timeout, idle):
+            columns.add_batch(batch._native)
+        return columns_to_frame(columns.columns())
 
     @property
     def closed(self) -> bool:

@@ -150,7 +150,24 @@ def rows_to_frame(rows: Iterable[Dict[str, Any]], time_columns: Sequence[str] = 
     """A DataFrame with time columns typed as UTC datetimes."""
     import pandas as pd
 
-    frame = pd.DataFrame(list(rows))
+    return _typed_times(pd.DataFrame(list(rows)), time_columns, epoch_s_columns, epoch_ms_columns)
+
+
+def columns_to_frame(columns: Sequence[Tuple[str, Any]], time_columns: Sequence[str] = ("timestamp",),
+                     epoch_s_columns: Sequence[str] = (), epoch_ms_columns: Sequence[str] = ()) -> Any:
+    """A DataFrame from the native module's decoded columns ``[(name, numpy array or list), ...]``
+    (record values decoded in C++ as :func:`envelope_row` decodes one), time columns typed as
+    :func:`rows_to_frame` types them: the same frame as ``rows_to_frame`` of those rows."""
+    import pandas as pd
+
+    frame = pd.DataFrame(dict(columns)) if columns else pd.DataFrame()
+    return _typed_times(frame, time_columns, epoch_s_columns, epoch_ms_columns)
+
+
+def _typed_times(frame: Any, time_columns: Sequence[str], epoch_s_columns: Sequence[str],
+                 epoch_ms_columns: Sequence[str]) -> Any:
+    import pandas as pd
+
     for name in time_columns:
         if name in frame.columns:
             frame[name] = pd.to_datetime(frame[name], utc=True)

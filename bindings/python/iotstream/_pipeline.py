@@ -7,12 +7,11 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Union
+from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 from . import _native
-from ._client import Consumer
 from ._common import TOPICS, BootstrapLike, bootstrap_servers, defaults, ms
-from ._convert import envelope_row, flatten, rows_to_frame
+from ._convert import columns_to_frame, flatten
 from .errors import InvalidArgumentError, NotFoundError
 
 __all__ = ["Pipeline", "Results", "LoadGenerator", "PluginInfo", "ConfigKey", "PluginCatalog", "describe_plugins",
@@ -234,40 +233,42 @@ class Pipeline:
         """The topic an output ("windows", "aggregates", "alerts", "dlq", ...) is written to."""
         return self.config.get("outputs", {}).get(output, TOPICS.get(output, output))
 
+    def _read_outputs(self, outputs: Sequence[str], timeout: float) -> Dict[str, Any]:
+        """{output: decoded columns}: each output topic read in C++ from its first offset to the
+        end offsets it has now, without a consumer group (TimedOutError if that takes longer
+        than ``timeout``)."""
+        topics = {o: self.output_topic(o) for o in outputs}
+        kafka = json.dumps({"bootstrap.servers": self.bootstrap})
+        columns = _native.read_topics(kafka, list(dict.fromkeys(topics.values())), ms(timeout))
+        return {o: columns[t] for o, t in topics.items()}
+
     def read_output(self, output: str, timeout: float = 30.0, idle: float = 1.0) -> Any:
-        """Everything an output topic holds now, as a DataFrame (a fresh consumer group)."""
-        with Consumer(self.bootstrap, self.output_topic(output)) as consumer:
-            return consumer.read_frame(timeout, idle)
+        """Everything an output topic holds now, as a DataFrame (read from its first offset to
+        its end offsets, decoded into columns in C++). ``idle`` is no longer used: the read ends
+        at the end offsets, not after a silence."""
+        return columns_to_frame(self._read_outputs([output], timeout)[output])
 
     def windows(self, timeout: float = 30.0) -> Any:
         """Window results as a DataFrame: sensor_id, window_start/window_end (UTC datetimes),
         sample_count, temperature.min/max/avg/std, humidity.*, pressure.*, anomalies (list)."""
-        return _typed_windows(self.read_output("windows", timeout))
+        return _typed_windows(self._read_outputs(["windows"], timeout)["windows"])
 
     def aggregates(self, timeout: float = 30.0) -> Any:
         """Per-sensor aggregates (the seed's analytics results) as a DataFrame."""
-        frame = self.read_output("aggregates", timeout)
-        return rows_to_frame(frame.to_dict("records"), time_columns=("timestamp", "latest_timestamp", "processed_at"))
+        return _typed_aggregates(self._read_outputs(["aggregates"], timeout)["aggregates"])
 
     def alerts(self, timeout: float = 30.0) -> Any:
         """Alerts as a DataFrame: sensor_id, rule, value, event_time (UTC datetime), plugin."""
-        frame = self.read_output("alerts", timeout)
-        return rows_to_frame(frame.to_dict("records"), time_columns=("event_time",),
-                             epoch_ms_columns=("detected_at_ms",))
+        return _typed_alerts(self._read_outputs(["alerts"], timeout)["alerts"])
 
     def results(self, timeout: float = 30.0) -> "Results":
-        """Windows, aggregates and alerts in one pass over the three output topics (one
-        consumer-group join instead of three), each as :meth:`windows` etc. return it."""
-        names = {self.output_topic(o): o for o in ("windows", "aggregates", "alerts")}
-        rows: Dict[str, List[Dict[str, Any]]] = {o: [] for o in names.values()}
-        with Consumer(self.bootstrap, list(names)) as consumer:
-            for batch in consumer.batches(timeout):
-                for record, value in zip(batch, batch._native.values()):
-                    rows[names[record.topic]].append(envelope_row(value))
-        windows = _typed_windows(rows_to_frame(rows["windows"]))
-        aggregates = rows_to_frame(rows["aggregates"], time_columns=("timestamp", "latest_timestamp", "processed_at"))
-        alerts = rows_to_frame(rows["alerts"], time_columns=("event_time",), epoch_ms_columns=("detected_at_ms",))
-        return Results(windows, aggregates, alerts)
+        """Windows, aggregates and alerts in one pass over the three output topics, each as
+        :meth:`windows` etc. return it. The topics are read in C++ from their first offsets to
+        the end offsets they have now (no consumer group, no wait for silence) and decoded
+        straight into columns; the DataFrames are built from those columns."""
+        columns = self._read_outputs(("windows", "aggregates", "alerts"), timeout)
+        return Results(_typed_windows(columns["windows"]), _typed_aggregates(columns["aggregates"]),
+                       _typed_alerts(columns["alerts"]))
 
     def dead_letters(self, timeout: float = 30.0) -> Any:
         """The dead-letter topic as a DataFrame."""
@@ -307,11 +308,16 @@ class Results(NamedTuple):
     alerts: Any
 
 
-def _typed_windows(frame: Any) -> Any:
-    if frame.empty:
-        return frame
-    rows = frame.to_dict("records")
-    return rows_to_frame(rows, epoch_s_columns=("window_start", "window_end"))
+def _typed_windows(columns: Any) -> Any:
+    return columns_to_frame(columns, epoch_s_columns=("window_start", "window_end"))
+
+
+def _typed_aggregates(columns: Any) -> Any:
+    return columns_to_frame(columns, time_columns=("timestamp", "latest_timestamp", "processed_at"))
+
+
+def _typed_alerts(columns: Any) -> Any:
+    return columns_to_frame(columns, time_columns=("event_time",), epoch_ms_columns=("detected_at_ms",))
 
 
 class LoadGenerator:
