@@ -54,7 +54,7 @@ def expected_windows(frame):
     return out
 
 
-def run_pipeline(broker, new_topic, frame):
+def run_pipeline(broker, new_topic, frame, guarantee=None):
     topics = {"input": new_topic(), "windows": new_topic(), "aggregates": new_topic(), "alerts": new_topic(),
               "dlq": new_topic()}
     with broker.producer(topic=topics["input"]) as producer:
@@ -63,14 +63,15 @@ def run_pipeline(broker, new_topic, frame):
               "outputs": {k: v for k, v in topics.items() if k != "input"},
               "stages": [{"plugin": "anomaly"}, {"plugin": "aggregate", "config": {"interval_ms": 100}},
                          {"plugin": "window", "config": {"size_s": WINDOW_MS // 1000, "grace_s": 1}}]}
-    pipeline = broker.pipeline(config)
+    pipeline = broker.pipeline(config, guarantee=guarantee)
     stats = pipeline.run_bounded(timeout=60)
     return pipeline, stats, topics
 
 
-def test_results_are_exactly_the_models_windows_and_alerts(broker, new_topic):
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])  # exactly-once: read_committed reads
+def test_results_are_exactly_the_models_windows_and_alerts(broker, new_topic, guarantee):
     frame = readings()
-    pipeline, stats, _ = run_pipeline(broker, new_topic, frame)
+    pipeline, stats, _ = run_pipeline(broker, new_topic, frame, guarantee)
     with pipeline:
         results = pipeline.results()
         again = pipeline.results()  # a second read gives the same: nothing consumed, nothing committed
