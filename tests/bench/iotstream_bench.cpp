@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -59,6 +60,7 @@ Options:
   --mode M                produce mode (send, batch, rdkafka)
   --kafka KEY=VALUE       extra librdkafka property for the measured client (repeatable)
   --consumer-kafka K=V    librdkafka property for the pipeline's input consumer only
+  --producer-kafka K=V    librdkafka property for the pipeline's output producer only
   --rate R                msgs/s (loadgen, latency)
   --duration S            seconds (latency)
   --sensors N             distinct sensors for loadgen/latency (default 100000)
@@ -83,6 +85,7 @@ struct Options {
     std::string mode = "send";
     std::vector<std::pair<std::string, std::string>> kafka;
     std::vector<std::pair<std::string, std::string>> consumer_kafka;  // the pipeline's consumer only
+    std::vector<std::pair<std::string, std::string>> producer_kafka;  // the pipeline's output producer only
     double rate = 0;
     double duration_s = 10;
     uint64_t sensors = 100000;
@@ -129,6 +132,11 @@ Options parse_options(int argc, char **argv) {
             size_t eq = kv.find('=');
             if (eq == std::string::npos || eq == 0) die("--consumer-kafka needs KEY=VALUE, got '" + kv + "'");
             o.consumer_kafka.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+        } else if (flag == "--producer-kafka") {
+            std::string kv = value();
+            size_t eq = kv.find('=');
+            if (eq == std::string::npos || eq == 0) die("--producer-kafka needs KEY=VALUE, got '" + kv + "'");
+            o.producer_kafka.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
         } else if (flag == "--rate") o.rate = parse_number(flag, value());
         else if (flag == "--duration") o.duration_s = parse_number(flag, value());
         else if (flag == "--sensors") o.sensors = static_cast<uint64_t>(parse_number(flag, value()));
@@ -168,6 +176,14 @@ uint64_t resident_bytes() {
 uint64_t heap_in_use() {
     struct mallinfo2 info = mallinfo2();
     return static_cast<uint64_t>(info.uordblks + info.hblkhd);
+}
+
+// User + system CPU seconds of this whole process (every librdkafka thread included).
+double cpu_seconds() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    auto seconds = [](const timeval &t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
 void emit_result(const Json &result) { std::printf("%s\n", result.dump().c_str()); }
@@ -240,6 +256,7 @@ Json produce_iotstream(const Options &o, const std::vector<Record> &records) {
 
     uint64_t bytes = 0;
     auto start = Clock::now();
+    const double cpu_start = cpu_seconds();
     if (o.mode == "send") {
         for (uint64_t i = 0; i < o.count; ++i) {
             const Record &r = records[i % records.size()];
@@ -263,9 +280,10 @@ Json produce_iotstream(const Options &o, const std::vector<Record> &records) {
     double enqueue_s = seconds_since(start);
     check(iots_producer_flush(producer, static_cast<int>(o.timeout_s * 1000)), nullptr, "iots_producer_flush");
     double elapsed = seconds_since(start);
+    const double cpu = cpu_seconds() - cpu_start;
     iots_producer_close(producer, 10000);
     return {{"records", o.count},     {"bytes", bytes},
-            {"elapsed_s", elapsed},   {"enqueue_s", enqueue_s},
+            {"elapsed_s", elapsed},   {"enqueue_s", enqueue_s},  {"cpu_s", cpu},
             {"delivered", counts.delivered.load()}, {"failed", counts.failed.load()}};
 }
 
@@ -312,6 +330,7 @@ Json produce_rdkafka(const Options &o, const std::vector<Record> &records) {
 
     uint64_t bytes = 0;
     auto start = Clock::now();
+    const double cpu_start = cpu_seconds();
     for (uint64_t i = 0; i < o.count; ++i) {
         const Record &r = records[i % records.size()];
         for (;;) {
@@ -328,12 +347,13 @@ Json produce_rdkafka(const Options &o, const std::vector<Record> &records) {
     double enqueue_s = seconds_since(start);
     rd_kafka_resp_err_t flushed = rd_kafka_flush(rk, static_cast<int>(o.timeout_s * 1000));
     double elapsed = seconds_since(start);
+    const double cpu = cpu_seconds() - cpu_start;
     done = true;
     poller.join();
     rd_kafka_destroy(rk);
     if (flushed) die(std::string("rd_kafka_flush: ") + rd_kafka_err2str(flushed));
     return {{"records", o.count},     {"bytes", bytes},
-            {"elapsed_s", elapsed},   {"enqueue_s", enqueue_s},
+            {"elapsed_s", elapsed},   {"enqueue_s", enqueue_s},  {"cpu_s", cpu},
             {"delivered", counts.delivered.load()}, {"failed", counts.failed.load()}};
 }
 
@@ -360,6 +380,7 @@ Json command_loadgen(const Options &o) {
     check(iots_loadgen_new(loadgen_config(o, o.count, 0).dump().c_str(), &gen, errstr, sizeof errstr), errstr,
           "iots_loadgen_new");
     auto start = Clock::now();
+    const double cpu_start = cpu_seconds();
     check(iots_loadgen_start(gen, errstr, sizeof errstr), errstr, "iots_loadgen_start");
     check(iots_loadgen_wait(gen, static_cast<int>(o.timeout_s * 1000)), nullptr, "iots_loadgen_wait");
     iots_loadgen_stats_t s{};
@@ -369,10 +390,11 @@ Json command_loadgen(const Options &o) {
            seconds_since(start) < o.timeout_s)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     double elapsed = seconds_since(start);
+    const double cpu = cpu_seconds() - cpu_start;
     iots_loadgen_destroy(gen);
     // The generator's readings have the same shape as the data file's (the envelope is ~250 B);
     // the driver fills in bytes from the file's mean envelope size.
-    return {{"records", s.sent}, {"elapsed_s", elapsed}, {"delivered", s.delivered}, {"failed", s.failed},
+    return {{"records", s.sent}, {"elapsed_s", elapsed}, {"cpu_s", cpu}, {"delivered", s.delivered}, {"failed", s.failed},
             {"anomalous", s.anomalous}};
 }
 
@@ -410,6 +432,7 @@ Json command_consume_rdkafka(const Options &o) {
 
     uint64_t records = 0, bytes = 0, checksum = 0;
     auto start = Clock::now();
+    const double cpu_start = cpu_seconds();
     if (rd_kafka_resp_err_t err = rd_kafka_assign(rk, list)) die(std::string("rd_kafka_assign: ") + rd_kafka_err2str(err));
     rd_kafka_topic_partition_list_destroy(list);
     rd_kafka_queue_t *queue = rd_kafka_queue_get_consumer(rk);
@@ -431,11 +454,13 @@ Json command_consume_rdkafka(const Options &o) {
         if (seconds_since(last_progress) > 10) break;  // the rest is gone (dropped by the mock broker)
     }
     double elapsed = seconds_since(start);
+    const double cpu = cpu_seconds() - cpu_start;
     rd_kafka_queue_destroy(queue);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
-    return {{"records", records}, {"bytes", bytes}, {"elapsed_s", elapsed}, {"expected", o.count},
-            {"checksum", checksum}};
+    return {{"records", records}, {"bytes", bytes}, {"elapsed_s", elapsed}, {"cpu_s", cpu},
+            {"cpu_us_per_record", records ? cpu * 1e6 / static_cast<double>(records) : 0.0},
+            {"expected", o.count}, {"checksum", checksum}};
 }
 
 // ---- pipeline -------------------------------------------------------------------------------
@@ -451,6 +476,7 @@ Json pipeline_config(const Options &o, const Json &window_config) {
               {"outputs", outputs},
               {"plugins", {{"watch", false}}}};
     for (const auto &[key, value] : o.consumer_kafka) c["consumer"]["kafka"][key] = value;
+    for (const auto &[key, value] : o.producer_kafka) c["producer"]["kafka"][key] = value;
     if (o.aggregate_interval_ms > 0) c["stages"][1]["config"]["interval_ms"] = o.aggregate_interval_ms;
     if (!o.guarantee.empty()) c["processing"]["guarantee"] = o.guarantee;
     return c;
@@ -474,12 +500,6 @@ Json command_pipeline(const Options &o) {
     iots_pipeline_t *pipeline = nullptr;
     check(iots_pipeline_new(pipeline_config(o, Json::object()).dump().c_str(), &pipeline, errstr, sizeof errstr),
           errstr, "iots_pipeline_new");
-    auto cpu_seconds = [] {  // user + system CPU of the whole process (every librdkafka thread)
-        rusage usage{};
-        getrusage(RUSAGE_SELF, &usage);
-        auto seconds = [](const timeval &t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-        return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-    };
     auto start = Clock::now();
     double cpu_start = cpu_seconds();
     check(iots_pipeline_run_bounded(pipeline, static_cast<int>(o.timeout_s * 1000), errstr, sizeof errstr), errstr,
@@ -496,15 +516,16 @@ Json command_pipeline(const Options &o) {
 
 // ---- latency --------------------------------------------------------------------------------
 
-// Reads `"event_time_ms":<digits>` out of an alert (the pipeline writes it unescaped).
-bool event_time_of(std::string_view alert, int64_t &event_ms) {
-    constexpr std::string_view kKey = "\"event_time_ms\":";
-    size_t at = alert.find(kKey);
+// Reads `"KEY":<digits>` out of an alert (the pipeline writes event_time_ms and
+// detected_at_ms unescaped).
+bool millis_of(std::string_view alert, std::string_view key, int64_t &ms) {
+    const std::string quoted = "\"" + std::string(key) + "\":";
+    size_t at = alert.find(quoted);
     if (at == std::string_view::npos) return false;
-    event_ms = 0;
+    ms = 0;
     bool any = false;
-    for (size_t i = at + kKey.size(); i < alert.size() && alert[i] >= '0' && alert[i] <= '9'; ++i) {
-        event_ms = event_ms * 10 + (alert[i] - '0');
+    for (size_t i = at + quoted.size(); i < alert.size() && alert[i] >= '0' && alert[i] <= '9'; ++i) {
+        ms = ms * 10 + (alert[i] - '0');
         any = true;
     }
     return any;
@@ -554,6 +575,12 @@ Json command_latency(const Options &o) {
     check(iots_loadgen_start(gen, errstr, sizeof errstr), errstr, "iots_loadgen_start");
 
     std::vector<int64_t> latencies;
+    // The hops of each alert's way, from what the alert and its Kafka record carry:
+    //   detect: the reading's envelope time (loadgen, at produce) -> detected_at_ms (the pipeline's
+    //           clock when the rule fired): input producer linger + produce + fetch + decode + rules
+    //   send:   detected_at_ms -> the alert record's CreateTime (output producer's producev)
+    //   output: CreateTime -> consumed here: output producer linger + produce + this reader's fetch
+    std::vector<int64_t> hop_detect, hop_send, hop_output;
     uint64_t alerts = 0, unparsed = 0;
     const int64_t stop_at_ms = started_ms + static_cast<int64_t>(o.duration_s * 1000) + 2000;
     while (wall_ms() < stop_at_ms) {
@@ -562,9 +589,20 @@ Json command_latency(const Options &o) {
         int64_t received_ms = wall_ms();
         if (!m->err) {
             ++alerts;
-            int64_t event_ms = 0;
-            if (!event_time_of(std::string_view(static_cast<const char *>(m->payload), m->len), event_ms)) ++unparsed;
-            else if (event_ms >= started_ms + warmup_ms) latencies.push_back(received_ms - event_ms);
+            int64_t event_ms = 0, detected_ms = 0;
+            const std::string_view alert(static_cast<const char *>(m->payload), m->len);
+            if (!millis_of(alert, "event_time_ms", event_ms)) {
+                ++unparsed;
+            } else if (event_ms >= started_ms + warmup_ms) {
+                latencies.push_back(received_ms - event_ms);
+                rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+                const int64_t created_ms = rd_kafka_message_timestamp(m, &type);
+                if (millis_of(alert, "detected_at_ms", detected_ms) && type == RD_KAFKA_TIMESTAMP_CREATE_TIME) {
+                    hop_detect.push_back(detected_ms - event_ms);
+                    hop_send.push_back(created_ms - detected_ms);
+                    hop_output.push_back(received_ms - created_ms);
+                }
+            }
         }
         rd_kafka_message_destroy(m);
     }
@@ -579,7 +617,15 @@ Json command_latency(const Options &o) {
     rd_kafka_destroy(rk);
 
     std::sort(latencies.begin(), latencies.end());
-    return {{"rate_target", o.rate},
+    Json hops = Json::object();
+    for (auto [name, values] : {std::pair{"detect", &hop_detect}, {"send", &hop_send}, {"output", &hop_output}}) {
+        std::sort(values->begin(), values->end());
+        hops[name] = {{"p50_ms", percentile(*values, 50)}, {"p90_ms", percentile(*values, 90)},
+                      {"p99_ms", percentile(*values, 99)}, {"count", values->size()}};
+    }
+    return {{"hops", hops},
+            {"stages", ps.value("stages", Json::object())},
+            {"rate_target", o.rate},
             {"rate_achieved", gs.achieved_rate},
             {"produced", gs.sent},
             {"consumed", ps["consumed"]},
@@ -605,21 +651,29 @@ Json command_memory(const Options &o) {
     uint64_t rss_before = resident_bytes();
     uint64_t heap_before = heap_in_use();
     auto start = Clock::now();
+    const double cpu_start = cpu_seconds();
     check(iots_pipeline_start(pipeline, errstr, sizeof errstr), errstr, "iots_pipeline_start");
     Json s;
+    std::optional<Clock::time_point> first_record;  // the group join is not measured
     for (;;) {
         s = pipeline_stats(pipeline);
-        if (s.value("consumed", uint64_t{0}) >= o.count || s.value("failed", false)) break;
+        const uint64_t consumed = s.value("consumed", uint64_t{0});
+        if (consumed > 0 && !first_record) first_record = Clock::now();
+        if (consumed >= o.count || s.value("failed", false)) break;
         if (seconds_since(start) > o.timeout_s) die("memory: the pipeline did not consume --count records in time");
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    // From the first to the last record consumed (within 10 ms each); CPU from start (the join is idle).
+    const double elapsed = seconds_since(first_record.value_or(start));
+    const double cpu = cpu_seconds() - cpu_start;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // outputs of the last batch settle
     uint64_t rss_after = resident_bytes();
     uint64_t heap_after = heap_in_use();
     s = pipeline_stats(pipeline);
     iots_pipeline_stop(pipeline, 0, 30000, errstr, sizeof errstr);
     iots_pipeline_destroy(pipeline);
-    return {{"records", s["consumed"]}, {"rss_before", rss_before}, {"rss_after", rss_after},
+    return {{"records", s["consumed"]}, {"elapsed_s", elapsed}, {"cpu_s", cpu},
+            {"rss_before", rss_before}, {"rss_after", rss_after},
             {"heap_before", heap_before}, {"heap_after", heap_after},
             {"windows_emitted", s["emitted"].value("windows", 0)}, {"stats", s}};
 }

@@ -36,15 +36,22 @@ MODES = {
                  produce_confluent=500_000, pipe_native=2_000_000, pipe_partitions=64,
                  pipe_seed=200_000, pipe_confluent=1_000_000, latency_rate=100_000,
                  latency_duration=15, memory_records=200_000, memory_sensors=100_000,
-                 memory_small_sensors=1_000),
+                 memory_small_sensors=1_000, memory_huge_sensors=1_000_000),
     'short': dict(data=5_000, sensors=5_000, produce_native=20_000, produce_seed=2_000,
                   produce_confluent=5_000, pipe_native=20_000, pipe_partitions=8,
                   pipe_seed=3_000, pipe_confluent=10_000, latency_rate=20_000,
                   latency_duration=3, memory_records=10_000, memory_sensors=5_000,
-                  memory_small_sensors=500),
+                  memory_small_sensors=500, memory_huge_sensors=10_000),
 }
 OUTPUT_KINDS = ('windows', 'aggregates', 'alerts', 'dlq')
 ANOMALY_SHARE = 0.01
+
+
+def cpu_now():
+    """User + system CPU seconds of this process (every thread: librdkafka's too)."""
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def log(message):
@@ -108,16 +115,17 @@ def worker_seed_produce(a):
     producer = CountingProducer(a.bootstrap, a.topic)
     real_stdout, sys.stdout = sys.stdout, open(os.devnull, 'w')  # the seed prints per message
     try:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), cpu_now()
         sent = 0
         for i in range(a.count):
             sid, data = records[i % len(records)]
             sent += producer.send_sensor_data(sid, data)
         producer.close()
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, cpu_now() - cpu_start
     finally:
         sys.stdout = real_stdout
-    return {'records': sent, 'elapsed_s': elapsed, 'delivered': delivered[0], 'failed': sent - delivered[0]}
+    return {'records': sent, 'elapsed_s': elapsed, 'cpu_s': cpu, 'delivered': delivered[0],
+            'failed': sent - delivered[0]}
 
 
 def worker_confluent_produce(a):
@@ -132,7 +140,7 @@ def worker_confluent_produce(a):
         counts['failed' if err else 'delivered'] += 1
 
     bytes_sent = 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu_now()
     for i in range(a.count):
         key, value = records[i % len(records)]
         while True:
@@ -144,8 +152,9 @@ def worker_confluent_produce(a):
         producer.poll(0)
         bytes_sent += len(value)
     remaining = producer.flush(300)
-    elapsed = time.perf_counter() - start
-    return {'records': a.count, 'bytes': bytes_sent, 'elapsed_s': elapsed, 'unflushed': remaining, **counts}
+    elapsed, cpu = time.perf_counter() - start, cpu_now() - cpu_start
+    return {'records': a.count, 'bytes': bytes_sent, 'elapsed_s': elapsed, 'cpu_s': cpu, 'unflushed': remaining,
+            **counts}
 
 
 def worker_seed_pipeline(a):
@@ -175,16 +184,17 @@ def worker_seed_pipeline(a):
             time.sleep(0.5)
 
     real_stdout, sys.stdout = sys.stdout, open(os.devnull, 'w')  # the seed prints per result
+    cpu_start = cpu_now()  # includes the group join (idle)
     try:
         consumer.running = True
         threading.Thread(target=watchdog, daemon=True).start()
         consumer.start_consuming(handler)
         processor.producer.close()  # its window results, delivered
-        end = time.perf_counter()
+        end, cpu = time.perf_counter(), cpu_now() - cpu_start
     finally:
         sys.stdout = real_stdout
     elapsed = end - state['first'] if state['first'] else 0.0
-    return {'records': state['count'], 'elapsed_s': elapsed, 'expected': a.count,
+    return {'records': state['count'], 'elapsed_s': elapsed, 'cpu_s': cpu, 'expected': a.count,
             'errors': analytics.metrics['processing_errors']}
 
 
@@ -199,6 +209,7 @@ def worker_confluent_pipeline(a):
     producer = Producer({'bootstrap.servers': a.bootstrap, 'linger.ms': 5, 'compression.type': 'lz4',
                          'queue.buffering.max.messages': 1000000})
     consumer.subscribe([a.topic])
+    cpu_start = cpu_now()  # includes the group join (idle)
     prefix = a.output_topic
     window_ms = 300_000
     aggregates, windows = {}, {}
@@ -223,7 +234,8 @@ def worker_confluent_pipeline(a):
         aggregates.clear()
 
     while count < a.count:
-        messages = consumer.consume(num_messages=10000, timeout=0.5)
+        # Never past a.count: the topic may hold more (the smoke run reads 10K of 20K).
+        messages = consumer.consume(num_messages=min(10000, a.count - count), timeout=0.5)
         now = time.monotonic()
         if not messages:
             if now - last_progress > a.idle_timeout:
@@ -290,9 +302,10 @@ def worker_confluent_pipeline(a):
     except KafkaException as e:
         if e.args[0].code() != KafkaError._NO_OFFSET:  # nothing new since the last commit
             raise
-    end = time.perf_counter()
+    end, cpu = time.perf_counter(), cpu_now() - cpu_start
     consumer.close()
-    return {'records': count, 'bytes': nbytes, 'elapsed_s': end - first if first else 0.0, 'expected': a.count,
+    return {'records': count, 'bytes': nbytes, 'elapsed_s': end - first if first else 0.0, 'cpu_s': cpu,
+            'expected': a.count,
             'windows': len(windows)}
 
 
@@ -372,6 +385,8 @@ class Bench:
         r['name'], r['peer'] = name, peer
         r['rate'] = records / r['elapsed_s'] if r.get('elapsed_s') else 0.0
         r['mb_s'] = r.get('bytes', 0) / r['elapsed_s'] / 1e6 if r.get('elapsed_s') else 0.0
+        if 'cpu_s' in r and records:  # getrusage of the measuring process, per record
+            r['cpu_us_per_record'] = r['cpu_s'] * 1e6 / records
         lost = []
         if expected is not None and records != expected:
             lost.append(f'{records} of {expected} records')
@@ -383,6 +398,7 @@ class Bench:
             r['loss'] = '; '.join(lost)
             self.results['failures'].append(f'{section} / {name}: {r["loss"]}')
         log(f'{name}: {records} records in {r.get("elapsed_s", 0):.2f} s = {r["rate"]:,.0f}/s'
+            + (f', CPU {r["cpu_us_per_record"]:.2f} µs/record' if 'cpu_us_per_record' in r else '')
             + (f' LOSS: {r["loss"]}' if lost else ''))
         self.results[section].append(r)
         return r
@@ -426,10 +442,15 @@ class Bench:
         # The same number of records in both runs, so fetch buffers are alike and cancel out.
         make_data(mem_big, n['memory_records'], n['memory_sensors'], window_start_us, 1, seed=2)
         make_data(mem_small, n['memory_records'], n['memory_small_sensors'], window_start_us, 1, seed=3)
+        # Many distinct sensors (1M in full mode), one reading each, all in one open window.
+        mem_huge = os.path.join(self.out, 'memory-huge.tsv')
+        if 'memory' in (self.args.only or ['memory']):
+            log(f'generating {n["memory_huge_sensors"]} readings for as many sensors')
+            make_data(mem_huge, n['memory_huge_sensors'], n['memory_huge_sensors'], window_start_us, 1, seed=4)
 
         topics = [('produce', 8), ('pipe', n['pipe_partitions']), ('pipe-seed', 8), ('lat-in', 8),
-                  ('mem-big', 16), ('mem-small', 16)]
-        for prefix in ('out-iots', 'out-eos', 'out-seed', 'out-confluent', 'lat', 'mem-big', 'mem-small'):
+                  ('mem-big', 16), ('mem-small', 16), ('mem-huge', 64)]
+        for prefix in ('out-iots', 'out-eos', 'out-seed', 'out-confluent', 'lat', 'mem-big', 'mem-small', 'mem-huge'):
             topics += [(f'{prefix}-{kind}', 8) for kind in OUTPUT_KINDS]
         self.start_broker(topics)
         try:
@@ -442,7 +463,7 @@ class Bench:
             if 'latency' in only:
                 self.run_latency()
             if 'memory' in only:
-                self.run_memory(mem_big, mem_small)
+                self.run_memory(mem_big, mem_small, mem_huge)
         finally:
             self.stop_broker()
         return self.results
@@ -507,19 +528,21 @@ class Bench:
             return
         self.results['latency'] = r
         log(f'latency at {r["rate_achieved"]:,.0f}/s: p50 {r["p50_ms"]} ms, p99 {r["p99_ms"]} ms, '
-            f'{r["alerts_measured"]} alerts')
+            f'{r["alerts_measured"]} alerts; per hop p50/p99: '
+            + ', '.join(f'{k} {v["p50_ms"]}/{v["p99_ms"]}' for k, v in r.get('hops', {}).items()))
         if r['alerts_measured'] == 0:
             self.results['failures'].append('latency: no alert came back')
         if r['consumed'] < r['produced']:
             self.results['notes'].append(f'latency run: the pipeline consumed {r["consumed"]} of {r["produced"]} '
                                          'readings before it was stopped (backlog at the end)')
 
-    def run_memory(self, mem_big, mem_small):
+    def run_memory(self, mem_big, mem_small, mem_huge):
         n = self.n
         try:
             runs = {}
             for label, path, sensors in (('big', mem_big, n['memory_sensors']),
-                                         ('small', mem_small, n['memory_small_sensors'])):
+                                         ('small', mem_small, n['memory_small_sensors']),
+                                         ('huge', mem_huge, n['memory_huge_sensors'])):
                 count = sum(1 for _ in open(path))
                 self.prefill(f'mem-{label}', path, count, f'mem-{label}')
                 r = self.cpp('memory', '--topic', f'mem-{label}', '--count', str(count), '--prefix', f'mem-{label}')
@@ -528,6 +551,8 @@ class Bench:
                 if r['windows_emitted']:
                     self.results['failures'].append(f'memory ({label}): {r["windows_emitted"]} windows closed early')
                 r['sensors'] = sensors
+                r['rate'] = r['records'] / r['elapsed_s'] if r.get('elapsed_s') else 0.0
+                r['cpu_us_per_record'] = r['cpu_s'] * 1e6 / r['records'] if r['records'] else 0.0
                 runs[label] = r
         except (PathFailed, subprocess.TimeoutExpired) as e:
             self.results['failures'].append(f'memory: {e}')
@@ -541,6 +566,9 @@ class Bench:
                                   'heap_bytes_per_sensor_window': heap_delta / extra_windows,
                                   'bytes_per_100k_sensors': delta / extra_windows * 100_000}
         log(f'memory: {delta / extra_windows:.0f} B per open sensor-window')
+        huge = runs['huge']
+        log(f'memory, {huge["sensors"]:,} sensors: {(huge["heap_after"] - huge["heap_before"]) / huge["sensors"]:.0f} B '
+            f'live heap per sensor, {huge["rate"]:,.0f} records/s, {huge["cpu_us_per_record"]:.2f} µs CPU/record')
 
 
 # ---- report ---------------------------------------------------------------------------------
@@ -553,24 +581,45 @@ def fmt_rate(x):
 
 
 def section_table(rows):
+    """Records/s and its ratios to each peer; CPU µs/record is user + system time of the measuring
+    process (getrusage: the bench process or the Python worker, every client thread included; the
+    broker runs in its own process), and its ratio to raw librdkafka's."""
     by_peer = {r['peer']: r for r in rows if 'error' not in r}
-    header = '| Path | Records | Records/s | MB/s | ' + ' | '.join(f'x {label}' for _, label in PEERS) + ' | Check |'
-    lines = [header, '|' + '---|' * (5 + len(PEERS))]
+    header = ('| Path | Records | Records/s | MB/s | ' + ' | '.join(f'x {label}' for _, label in PEERS)
+              + ' | CPU µs/record | CPU x librdkafka | Check |')
+    lines = [header, '|' + '---|' * (7 + len(PEERS))]
+    raw = by_peer.get('rdkafka')
     for r in rows:
         if 'error' in r:
-            lines.append(f'| {r["name"]} | - | FAILED | - | ' + ' | '.join('-' for _ in PEERS) + ' | broken |')
+            lines.append(f'| {r["name"]} | - | FAILED | - | ' + ' | '.join('-' for _ in PEERS) + ' | - | - | broken |')
             continue
         ratios = []
         for peer, _ in PEERS:
             other = by_peer.get(peer)
             ratios.append('-' if other is None or other is r or not other['rate'] else f'{r["rate"] / other["rate"]:.2f}x')
+        cpu = r.get('cpu_us_per_record')
+        cpu_ratio = ('-' if cpu is None or raw is None or raw is r or not raw.get('cpu_us_per_record')
+                     else f'{cpu / raw["cpu_us_per_record"]:.2f}x')
         lines.append(f'| {r["name"]} | {int(r["records"]):,} | {fmt_rate(r["rate"])} | {r["mb_s"]:.1f} | '
-                     + ' | '.join(ratios) + f' | {"LOSS: " + r["loss"] if r.get("loss") else "ok"} |')
-    cpu = [r for r in rows if 'cpu_us_per_record' in r]
-    if cpu:  # the pipeline rows that measure it (getrusage of the bench process)
-        lines += ['', '| Path | CPU µs/record |', '|---|---|']
-        lines += [f'| {r["name"]} | {r["cpu_us_per_record"]:.2f} |' for r in cpu]
+                     + ' | '.join(ratios) + f' | {"-" if cpu is None else f"{cpu:.2f}"} | {cpu_ratio} | '
+                     + f'{"LOSS: " + r["loss"] if r.get("loss") else "ok"} |')
     return '\n'.join(lines)
+
+
+HOPS = [('detect', 'reading produced (envelope time) -> rule fired (detected_at_ms): input producer linger '
+                    '(the seed\'s 10 ms) + produce + fetch + decode + stages before the rule'),
+        ('send', 'rule fired -> alert handed to the output producer (its CreateTime)'),
+        ('output', 'output producer linger + produce + the alert reader\'s fetch')]
+
+
+def histogram_p99_ms(hist):
+    """The upper bound (ms) of the bucket that holds the 99th percentile of a stats histogram."""
+    if not hist['count']:
+        return '-'
+    for bound, cumulative in hist['buckets']:
+        if cumulative >= 0.99 * hist['count']:
+            return f'{bound * 1e3:g}'
+    return '> 5000'
 
 
 def write_markdown(results, path, command):
@@ -591,6 +640,24 @@ def write_markdown(results, path, command):
                 '| Alerts measured | p50 ms | p90 ms | p99 ms | max ms |', '|---|---|---|---|---|',
                 f'| {lat["alerts_measured"]:,} | {lat["p50_ms"]:.0f} | {lat["p90_ms"]:.0f} | {lat["p99_ms"]:.0f} | '
                 f'{lat["max_ms"]:.0f} |', '']
+        hops = lat.get('hops')
+        if hops:
+            out += ['Per hop (each alert\'s own timestamps; percentiles of each hop, so they do not add up):', '',
+                    '| Hop | What it holds | p50 ms | p90 ms | p99 ms |', '|---|---|---|---|---|']
+            for name, what in HOPS:
+                h = hops[name]
+                out.append(f'| {name} | {what} | {h["p50_ms"]:.0f} | {h["p90_ms"]:.0f} | {h["p99_ms"]:.0f} |')
+            stages = lat.get('stages') or {}
+            if stages:
+                out += ['', 'Inside "detect", per batch on the processing thread (stage process() time, from the '
+                        'pipeline\'s stats histograms; upper bucket bounds):', '',
+                        '| Stage | batches | mean ms | p99 ms <= |', '|---|---|---|---|']
+                for name, st in stages.items():
+                    hist = st['process_seconds']
+                    out.append(f'| {name} | {hist["count"]:,} | '
+                               f'{1e3 * hist["sum_s"] / hist["count"] if hist["count"] else 0:.2f} | '
+                               f'{histogram_p99_ms(hist)} |')
+            out.append('')
     else:
         out += ['(not run: --only)' if 'latency' in results.get('skipped', []) else '(failed)', '']
     mem = results.get('memory')
@@ -609,7 +676,18 @@ def write_markdown(results, path, command):
                 f'**{mem["bytes_per_sensor_window"]:.0f} resident bytes per open sensor-window** '
                 f'({mem["bytes_per_100k_sensors"] / 1e6:.1f} MB per 100K active sensors), of which '
                 f'{mem["heap_bytes_per_sensor_window"]:.0f} bytes are live heap (the rest is memory malloc '
-                'keeps after fetch buffers are freed).', '']
+                'keeps after fetch buffers are freed).', '',
+                'Distinct sensors, one reading each, every window open (growth over the run divided by the '
+                'sensors, nothing subtracted: an upper bound that includes the host\'s per-sensor state; '
+                'records/s from the first to the last record consumed, CPU of the pipeline process over the run):',
+                '', '| Sensors | Records | live heap per sensor (bytes) | RSS per sensor (bytes) | Records/s | '
+                'CPU µs/record |', '|---|---|---|---|---|---|']
+        for label in ('big', 'huge'):
+            r = mem['runs'][label]
+            out.append(f'| {r["sensors"]:,} | {r["records"]:,} | {(r["heap_after"] - r["heap_before"]) / r["sensors"]:.0f} | '
+                       f'{(r["rss_after"] - r["rss_before"]) / r["sensors"]:.0f} | {r["rate"]:,.0f} | '
+                       f'{r["cpu_us_per_record"]:.2f} |')
+        out.append('')
     else:
         out += ['(not run: --only)' if 'memory' in results.get('skipped', []) else '(failed)', '']
     if results['notes']:
@@ -666,8 +744,9 @@ def main():
     md = os.path.join(bench.out, 'results.md')
     write_markdown(results, md, command)
     write_chart(results, os.path.join(bench.out, 'results.png'))
-    for name in ('data.tsv', 'memory-big.tsv', 'memory-small.tsv'):
-        os.remove(os.path.join(bench.out, name))
+    for name in ('data.tsv', 'memory-big.tsv', 'memory-small.tsv', 'memory-huge.tsv'):
+        if os.path.exists(os.path.join(bench.out, name)):
+            os.remove(os.path.join(bench.out, name))
     print(open(md).read())
     if results['failures']:
         print(f'0 passed, {len(results["failures"])} failed: ' + '; '.join(results['failures']), file=sys.stderr)

@@ -79,10 +79,12 @@ constexpr CoreConfigKey kPipelineKeys[] = {
     {{"commit_interval_ms", IOTS_CONFIG_INT, "1000", "how often results are sealed and their offsets committed"}, 10,
      600000},
     {{"producer", IOTS_CONFIG_JSON, "{}",
-      "output producer overrides: {\"kafka\": {...}, \"queue_full_timeout_ms\": n}"}},
+      "output producer overrides: {\"kafka\": {...}, \"queue_full_timeout_ms\": n}; the pipeline's own librdkafka "
+      "defaults (idempotence, linger.ms 2, batch.size 1000000, lz4): docs/pipeline.md#client-defaults"}},
     {{"consumer", IOTS_CONFIG_JSON, "{}",
       "consumer overrides: {\"kafka\": {...}}, e.g. the group timeouts session.timeout.ms (librdkafka's default "
-      "45000; bounds how long a killed member's partitions wait), heartbeat.interval.ms, max.poll.interval.ms"}},
+      "45000; bounds how long a killed member's partitions wait), heartbeat.interval.ms, max.poll.interval.ms; the pipeline's own librdkafka defaults: "
+      "docs/pipeline.md#client-defaults"}},
 };
 
 // The last name of a dotted path: the key within the object that holds it.

@@ -160,6 +160,11 @@ void Pipeline::build_clients() {
     Json &pk = producer_config["kafka"];
     if (!pk.contains("enable.idempotence")) pk["enable.idempotence"] = true;
     if (!pk.contains("linger.ms")) pk["linger.ms"] = 2;  // alerts are latency-sensitive
+    // librdkafka's own default rather than the seed's 16 KB (producer_defaults()): with 16 KB
+    // batches of ~300-byte results the output producer's broker thread sent ~50 records per
+    // request and took a third of the pipeline's CPU; linger.ms, not the batch size, bounds the
+    // latency (docs/pipeline.md#client-defaults, docs/benchmarks.md).
+    if (!pk.contains("batch.size")) pk["batch.size"] = 1000000;
     if (!pk.contains("compression.type")) pk["compression.type"] = "lz4";
     if (!producer_config.contains("queue_full_timeout_ms")) producer_config["queue_full_timeout_ms"] = 120000;
     if (pk.contains("transactional.id"))
