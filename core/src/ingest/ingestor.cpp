@@ -57,6 +57,7 @@ bool is_blank(std::string_view text) {
 struct Ingestor::Scratch {
     explicit Scratch(std::shared_ptr<const DecoderSchema> schema) : decoder(std::move(schema)) {}
     simdjson::dom::parser parser;
+    simdjson::ondemand::parser raw_parser;  // source texts (raw_json) of what `parser` validated
     std::string padded;
     std::vector<std::string> items;      // each reading's own text (for the DLQ)
     std::vector<std::string> envelopes;  // what the decoder checks and the producer sends
@@ -68,7 +69,79 @@ struct Ingestor::Scratch {
     simdjson::error_code parse(std::string_view text, simdjson::dom::element &out) {
         padded.assign(text);
         padded.resize(text.size() + simdjson::SIMDJSON_PADDING, '\0');
+        raw_length = text.size();
         return parser.parse(padded.data(), text.size(), false).get(out);
+    }
+
+    // The source text of each element of the JSON array in `padded` (which `parse` has just
+    // validated), appended to `items` as they are: no reformatting of numbers.
+    bool raw_elements() {
+        simdjson::ondemand::document doc;
+        simdjson::ondemand::array array;
+        if (raw_parser.iterate(padded.data(), raw_length, padded.size()).get(doc) || doc.get_array().get(array))
+            return false;
+        for (auto element : array) {
+            simdjson::ondemand::value value;
+            if (element.get(value)) return false;
+            std::string_view raw;
+            if (!raw_value(value, raw)) return false;
+            items.emplace_back(raw);
+        }
+        return true;
+    }
+
+    // The source texts of the first "sensor_id", "timestamp" and "data" members of the JSON
+    // object `text` (valid JSON: validated before), in one pass; false when it is no object.
+    struct Fields {
+        std::string_view sensor_id, timestamp, data;
+        bool has_sensor_id = false, has_timestamp = false, has_data = false;
+    };
+    bool raw_fields(std::string_view text, Fields &out) {
+        if (text.data() != padded.data() || raw_length != text.size()) {
+            padded.assign(text);
+            padded.resize(text.size() + simdjson::SIMDJSON_PADDING, '\0');
+            raw_length = text.size();
+        }
+        out = Fields{};
+        simdjson::ondemand::document doc;
+        simdjson::ondemand::object object;
+        if (raw_parser.iterate(padded.data(), raw_length, padded.size()).get(doc) || doc.get_object().get(object))
+            return false;
+        for (auto field : object) {
+            std::string_view key;
+            if (field.unescaped_key().get(key)) return false;
+            std::string_view *slot = nullptr;
+            bool *seen = nullptr;
+            if (key == "sensor_id") slot = &out.sensor_id, seen = &out.has_sensor_id;
+            else if (key == "timestamp") slot = &out.timestamp, seen = &out.has_timestamp;
+            else if (key == "data") slot = &out.data, seen = &out.has_data;
+            if (slot == nullptr || *seen) continue;  // the first of duplicate keys, as the DOM's lookup
+            simdjson::ondemand::value value;
+            if (field.value().get(value) || !raw_value(value, *slot)) return false;
+            *seen = true;
+        }
+        return true;
+    }
+
+    size_t raw_length = 0;        // of the text in `padded`
+    bool items_validated = false;  // `items` are a validated array's elements
+
+private:
+    static bool raw_value(simdjson::ondemand::value &value, std::string_view &out) {
+        simdjson::ondemand::json_type type;
+        if (value.type().get(type)) return false;
+        if (type == simdjson::ondemand::json_type::object) {
+            simdjson::ondemand::object object;
+            return !value.get_object().get(object) && !object.raw_json().get(out);
+        }
+        if (type == simdjson::ondemand::json_type::array) {
+            simdjson::ondemand::array array;
+            return !value.get_array().get(array) && !array.raw_json().get(out);
+        }
+        out = value.raw_json_token();  // a scalar, with the whitespace after it
+        while (!out.empty() && (out.back() == ' ' || out.back() == '\t' || out.back() == '\r' || out.back() == '\n'))
+            out.remove_suffix(1);
+        return true;
     }
 };
 
@@ -140,6 +213,7 @@ void Ingestor::checkin(std::unique_ptr<Scratch> scratch) {
 // Text that is none of these stays one item, for the decoder to name what is wrong with it.
 void Ingestor::split_items(std::string_view payload, Scratch &scratch, std::vector<IngestResult> &results) {
     scratch.items.clear();
+    scratch.items_validated = false;
     const size_t start = payload.find_first_not_of(" \t\r\n");
     if (start != std::string_view::npos && payload[start] == '[') {
         simdjson::dom::element root;
@@ -151,6 +225,11 @@ void Ingestor::split_items(std::string_view payload, Scratch &scratch, std::vect
                                        std::to_string(max_readings_)});
                 return;
             }
+            // Each element's own text, as the device wrote it (reformatting numbers through the
+            // DOM cost more than the rest of ingestion); the DOM parse above validated it all.
+            scratch.items_validated = true;
+            if (scratch.raw_elements() && scratch.items.size() == array.size()) return;
+            scratch.items.clear();
             for (simdjson::dom::element element : array) scratch.items.push_back(simdjson::to_string(element));
             return;
         }
@@ -219,31 +298,36 @@ void Ingestor::submit(std::string_view device_id, std::string_view payload, std:
     for (size_t i = 0; i < scratch->items.size(); ++i) {
         const std::string &item = scratch->items[i];
         std::string &envelope = scratch->envelopes[i];
+        // Array elements were validated with the whole payload; other text is validated here.
+        // The envelope takes the members' source texts (reformatting numbers through the DOM
+        // cost more than the rest of ingestion); the decoder judges the envelope next.
         simdjson::dom::element root;
-        if (item.size() > schema_->max_record_bytes || scratch->parse(item, root) || !root.is_object()) {
+        Scratch::Fields fields;
+        if (item.size() > schema_->max_record_bytes ||
+            (!scratch->items_validated && (scratch->parse(item, root) || !root.is_object())) ||
+            !scratch->raw_fields(item, fields)) {
             envelope = item;
             continue;
         }
         envelope.assign("{\"sensor_id\":");
-        simdjson::dom::object object = root.get_object().value_unsafe();
-        if (simdjson::dom::element sensor_id; !object["sensor_id"].get(sensor_id)) {
-            envelope += simdjson::to_string(sensor_id);
+        if (fields.has_sensor_id) {
+            envelope += fields.sensor_id;
         } else {
             envelope += '"';
             append_json_escaped(envelope, device_id);
             envelope += '"';
         }
         envelope += ",\"timestamp\":";
-        if (simdjson::dom::element timestamp; !object["timestamp"].get(timestamp)) {
-            envelope += simdjson::to_string(timestamp);
+        if (fields.has_timestamp) {
+            envelope += fields.timestamp;
         } else {
             envelope += '"';
             envelope.append(now_text, now_length);
             envelope += '"';
         }
-        if (simdjson::dom::element data; !object["data"].get(data)) {
+        if (fields.has_data) {
             envelope += ",\"data\":";
-            envelope += simdjson::to_string(data);
+            envelope += fields.data;
         }
         envelope += ",\"message_id\":\"";
         const auto id = uuid4();
