@@ -10,6 +10,9 @@ packages=(
   librdkafka-dev libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libsimdjson-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev kcat binutils wrk curl
+  # fuzzing (scripts/fuzz.sh): Debian's clang 14 and its runtimes (libFuzzer, ASan, UBSan);
+  # gcc's sanitizer runtimes (scripts/sanitize.sh) come with build-essential
+  clang libclang-rt-14-dev
   # MQTT: the gateway subscribes through libmosquitto; tests and the demo start Debian's broker,
   # tests publish with paho-mqtt
   mosquitto mosquitto-clients libmosquitto-dev python3-paho-mqtt  # mosquitto_pub: the README example
