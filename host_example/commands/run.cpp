@@ -87,9 +87,10 @@ void start_gateway_and_metrics(Run &run) {
         try {
             run.gateway = std::make_unique<gateway::Gateway>(
                 api, run.gateway_options.gateway, run.bootstrap, run.file.value("ingest", Json::object()),
-                [&run](http::Router &router, iots_ingest_t *ingest) {
+                [&run](http::Router &router, iots_ingest_t *ingest, const gateway::Gateway &self) {
                     run.gateway_ingest = ingest;
-                    metrics::add_metrics_route(router, api, run.pipeline, ingest);
+                    metrics::add_metrics_route(router, api, run.pipeline, ingest,
+                                               [&self] { return self.metrics_text(); });
                 });
         } catch (const std::runtime_error &e) {
             die(e.what());
@@ -103,7 +104,9 @@ void start_gateway_and_metrics(Run &run) {
     }
     if (!o.metrics_listen.empty()) {
         try {
-            run.metrics_server = metrics::serve_metrics(o.metrics_listen, api, run.pipeline, run.gateway_ingest);
+            metrics::MoreMetrics more;
+            if (run.gateway) more = [gateway = run.gateway.get()] { return gateway->metrics_text(); };
+            run.metrics_server = metrics::serve_metrics(o.metrics_listen, api, run.pipeline, run.gateway_ingest, more);
         } catch (const std::runtime_error &e) {
             die(e.what());
         }

@@ -91,7 +91,7 @@ Gateway::Gateway(const iots_api_t *api, const GatewayOptions &options, const std
     limits.threads = options.http_threads;
     http::Router router;
     add_routes(router);
-    if (extra_routes) extra_routes(router, ingest_);
+    if (extra_routes) extra_routes(router, ingest_, *this);
     try {
         server_ = std::make_unique<http::Server>(host_, port, limits, std::move(router));
     } catch (...) {
@@ -239,6 +239,8 @@ http::Response Gateway::post_readings(const http::Request &request) {
         response.headers.emplace_back("Retry-After", "1");
     return counted(std::move(response));
 }
+
+std::string Gateway::metrics_text() const { return mqtt_ ? mqtt_->prometheus() : std::string(); }
 
 Json Gateway::stats() const {
     const http::ServerStats &server = server_->stats();

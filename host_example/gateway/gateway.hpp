@@ -40,8 +40,8 @@ bool parse_gateway_flag(const std::string &flag, const std::function<std::string
 class Gateway {
 public:
     // More routes on the gateway's server (e.g. GET /metrics), given the ingestion handle,
-    // which stays valid while the server runs.
-    using ExtraRoutes = std::function<void(http::Router &, iots_ingest_t *)>;
+    // which stays valid while the server runs, and the gateway (for metrics_text()).
+    using ExtraRoutes = std::function<void(http::Router &, iots_ingest_t *, const Gateway &)>;
 
     // `ingest_config`: the --config file's "ingest" object (iots_ingest_new's keys); the flags
     // are laid over it, readings go to `bootstrap`, invalid ones to iot-dlq unless it says
@@ -60,6 +60,9 @@ public:
     // {"http": {...server and response counters}, "ingest": {...the core's counters},
     //  "mqtt": {...subscriber counters, when subscribed}}
     nlohmann::json stats() const;
+    // The gateway's own counters in the Prometheus text format, for GET /metrics after the
+    // core's page: the MQTT subscriber's (iotstream_mqtt_*), "" without MQTT.
+    std::string metrics_text() const;
     // Stops the MQTT subscriber and the HTTP server, then flushes and closes the ingestion producer; idempotent.
     void stop();
     // The gateway's routes, for a server that serves more (e.g. /metrics).

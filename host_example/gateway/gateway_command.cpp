@@ -12,9 +12,11 @@ namespace iotstream_host::gateway {
 int serve_gateway(const iots_api_t *api, const GatewayOptions &options, const std::string &bootstrap,
                   const nlohmann::json &ingest_config, const std::atomic<bool> &stop, double run_for_s,
                   const std::string &summary_json) {
-    Gateway gateway(api, options, bootstrap, ingest_config, [api](http::Router &router, iots_ingest_t *ingest) {
-        metrics::add_metrics_route(router, api, nullptr, ingest);
-    });
+    Gateway gateway(api, options, bootstrap, ingest_config,
+                    [api](http::Router &router, iots_ingest_t *ingest, const Gateway &self) {
+                        metrics::add_metrics_route(router, api, nullptr, ingest,
+                                                   [&self] { return self.metrics_text(); });
+                    });
     std::printf("gateway listening on %s (POST /v1/readings, GET /metrics), producing to %s\n", gateway.url().c_str(),
                 bootstrap.c_str());
     if (!gateway.mqtt_broker().empty())

@@ -320,6 +320,42 @@ bool MqttIngest::wait_subscribed(int timeout_ms) const {
     return true;
 }
 
+std::string MqttIngest::prometheus() const {
+    const MqttCounters &c = counters_;
+    std::string out;
+    auto family = [&out](const char *name, const char *type, const char *help) {
+        out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+        out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+    };
+    auto sample = [&out](const char *name, const char *labels, uint64_t value) {
+        out.append(name).append(labels).append(" ").append(std::to_string(value)).append("\n");
+    };
+    family("iotstream_mqtt_messages_total", "counter", "MQTT PUBLISH messages the gateway received.");
+    sample("iotstream_mqtt_messages_total", "", c.messages.load());
+    family("iotstream_mqtt_readings_received_total", "counter", "Readings in the MQTT messages the gateway received.");
+    sample("iotstream_mqtt_readings_received_total", "", c.received.load());
+    family("iotstream_mqtt_readings_total", "counter",
+           "Readings received over MQTT, by result (invalid: in the dead-letter topic with the reason; dropped: "
+           "backpressure that outlasted the gateway, or a topic naming no device).");
+    sample("iotstream_mqtt_readings_total", "{result=\"accepted\"}", c.accepted.load());
+    sample("iotstream_mqtt_readings_total", "{result=\"invalid\"}", c.invalid.load());
+    sample("iotstream_mqtt_readings_total", "{result=\"forbidden\"}", c.forbidden.load());
+    sample("iotstream_mqtt_readings_total", "{result=\"rate_limited\"}", c.rate_limited.load());
+    sample("iotstream_mqtt_readings_total", "{result=\"dropped\"}", c.dropped.load());
+    family("iotstream_mqtt_backpressure_retries_total", "counter",
+           "Readings submitted again after a full producer queue.");
+    sample("iotstream_mqtt_backpressure_retries_total", "", c.backpressure_retries.load());
+    family("iotstream_mqtt_connects_total", "counter", "Connections of the gateway's MQTT clients to the broker.");
+    sample("iotstream_mqtt_connects_total", "", c.connects.load());
+    family("iotstream_mqtt_disconnects_total", "counter", "Connections of the gateway's MQTT clients lost.");
+    sample("iotstream_mqtt_disconnects_total", "", c.disconnects.load());
+    family("iotstream_mqtt_clients_connected", "gauge", "The gateway's MQTT clients connected now.");
+    sample("iotstream_mqtt_clients_connected", "", static_cast<uint64_t>(std::max<int64_t>(0, c.connected.load())));
+    family("iotstream_mqtt_clients_subscribed", "gauge", "The gateway's MQTT clients whose subscription is granted.");
+    sample("iotstream_mqtt_clients_subscribed", "", static_cast<uint64_t>(std::max<int64_t>(0, c.subscribed.load())));
+    return out;
+}
+
 Json MqttIngest::stats() const {
     const MqttCounters &c = counters_;
     return {{"broker", broker_},

@@ -86,6 +86,8 @@ public:
     void stop();
     // {"broker", "topic", "qos", "clients", "connected", "messages", "received", "accepted", ...}
     nlohmann::json stats() const;
+    // The counters in the Prometheus text format (iotstream_mqtt_* families).
+    std::string prometheus() const;
     const std::string &broker() const { return broker_; }
     // Waits until every client's subscription is granted (messages published before that reach
     // no one); false after timeout_ms.

@@ -227,3 +227,43 @@ def test_python_pipeline_metrics_pass_promtool(tmp_path):
         pipeline.close()
     finally:
         broker.stop()
+
+
+def test_gateway_mqtt_counters_on_the_metrics_page(tmp_path):
+    """The gateway's MQTT subscriber counters (iotstream_mqtt_*) follow its own stats and pass
+    promtool: a valid reading, an invalid one (to the DLQ), one naming another device's
+    sensor_id (forbidden) and one over the device's burst (rate limited), all at QoS 1."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gateway"))
+    from test_mqtt import Device, Mosquitto, MqttGateway  # noqa: E402
+
+    kafka = Broker(tmp_path)
+    mosquitto = Mosquitto(tmp_path)
+    gateway = MqttGateway(kafka, mosquitto, "--device-burst", "1", "--device-rate", "0.01")
+    device = Device(mosquitto, "metrics-device")
+    try:
+        page = scrape(gateway.port)
+        promtool_check(page)
+        assert value(page, "iotstream_mqtt_messages_total") == 0
+        assert value(page, "iotstream_mqtt_clients_subscribed") == 1
+        good = {"sensor_id": "dev-1", "data": {"temperature": 21.0, "humidity": 40.0, "pressure": 1000.0}}
+        device.publish("dev-1", json.dumps(good))
+        device.publish("dev-2", json.dumps({"sensor_id": "dev-2", "data": {"temperature": "hot"}}))
+        device.publish("dev-3", json.dumps(dict(good, sensor_id="dev-4")))
+        device.publish("dev-1", json.dumps(good))  # over dev-1's burst of 1
+        m = gateway.wait(lambda m: m["messages"] >= 4, "counted 4 messages")
+        page = scrape(gateway.port)
+        promtool_check(page)
+        assert value(page, "iotstream_mqtt_messages_total") == m["messages"] == 4
+        assert value(page, "iotstream_mqtt_readings_received_total") == m["received"] == 4
+        for result, expected in [("accepted", 1), ("invalid", 1), ("forbidden", 1), ("rate_limited", 1),
+                                 ("dropped", 0)]:
+            assert value(page, f'iotstream_mqtt_readings_total{{result="{result}"}}') == m[result] == expected, result
+        assert value(page, "iotstream_mqtt_connects_total") == m["connects"] >= 1
+        assert value(page, "iotstream_mqtt_clients_connected") == 1
+        # The core's ingestion counters stay on the same page.
+        assert value(page, 'iotstream_ingest_readings_total{result="accepted"}') == 1
+    finally:
+        device.close()
+        gateway.stop()
+        mosquitto.stop()
+        kafka.stop()
