@@ -190,3 +190,28 @@ def test_consumer_iterates_until_closed(broker, new_topic):
         if len(got) == 3:
             consumer.close()
     assert got == [0, 1, 2]
+
+
+def test_closing_a_member_before_its_first_assignment_does_not_abort_the_process():
+    """librdkafka < 2.3 aborts the process when a cooperative-sticky member that has joined the
+    group is destroyed before its first assignment (librdkafka #4312): every SyncGroup fails here,
+    so the member joins and never gets one; closing it must end the program normally."""
+    import subprocess
+    import sys
+    import textwrap
+    program = textwrap.dedent("""
+        import time, iotstream
+        broker = iotstream.Broker(partitions=2)
+        broker.push_request_errors(14, 100000, 27)  # every SyncGroup: REBALANCE_IN_PROGRESS
+        consumer = iotstream.Consumer(broker, "iot-readings",
+                                      kafka={"session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
+        start = time.time()
+        while time.time() - start < 5:  # the mock answers the first JoinGroup after 3 s
+            assert not consumer.poll(timeout=0.2)
+        consumer.close()
+        broker.close()
+        print("closed")
+    """)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "closed", done.stderr[-3000:]
+    assert "librdkafka #4312" in done.stderr, done.stderr[-3000:]  # the workaround, not luck

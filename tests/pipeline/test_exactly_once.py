@@ -62,11 +62,31 @@ def sensor_windows_now(broker):
             if not w["sensor_id"].startswith(CLOSER_PREFIX)]
 
 
-def assert_exactly_once(broker, rows):
+def assert_exactly_once(broker, rows, mock_limit_hit=False):
+    """Each result once and equal to the model. mock_limit_hit: a member aborted a transaction
+    or lost its partitions, which on the embedded broker shows results twice (see
+    MOCK_LIMIT_LINES); then each copy must still be identical and complete (at least once)."""
     expected = model(rows, WINDOW_S, GRACE_S)
     wait_windows(broker.bootstrap, expected)
-    assert_windows(sensor_windows_now(broker), expected)  # each once, equal to the model
-    assert_aggregates_and_alerts(broker.bootstrap, rows, exact=True)
+    assert_windows(sensor_windows_now(broker), expected, repeats_allowed=mock_limit_hit)
+    assert_aggregates_and_alerts(broker.bootstrap, rows, exact=not mock_limit_hit)
+
+
+# What a member logs when librdkafka 2.0.2's mock cluster cannot show exactly-once. The mock drops
+# TxnOffsetCommit, so a transaction's offsets live only in the consumer's commit made after it;
+# during a rebalance that commit can be refused (REBALANCE_IN_PROGRESS, or ILLEGAL_GENERATION once
+# the generation has moved on, when librdkafka also declares the partitions lost and the open
+# transaction is aborted). The next owner then restores from an older commit and redoes work
+# whose outputs are committed, and an aborted transaction stays visible (no markers). A real
+# broker stores the offsets atomically with the transaction and hides aborted records. A refusal
+# between transactions is harmless: the next transaction's commit, or the one on revoke, covers
+# every partition still assigned; one while draining (on revoke, at the end) is not.
+MOCK_LIMIT_LINES = ("exactly-once: aborting the transaction",
+                    "committing the offsets outside the transaction failed while draining")
+
+
+def mock_limits_hit(*hosts):
+    return [line.strip() for h in hosts for line in h.err_lines if any(s in line for s in MOCK_LIMIT_LINES)]
 
 
 def transactions_committed(host):
@@ -121,7 +141,18 @@ def test_exactly_once_when_a_second_member_joins(broker, tmp_path):
     second.wait_log(lambda line: "assigned" in line and "partition" in line, timeout=60)
     produce_paced(broker, part_b, [first, second], chunks=3)
     produce_closers(broker.bootstrap, broker.partitions, T0 + HOUR_MS)
-    assert_exactly_once(broker, part_a + part_b)
+    # A slow rejoin (a loaded machine: the mock waits session.timeout.ms - 1 s for the first
+    # member to rejoin) ends its generation under it: its partitions are lost and its open
+    # transaction aborted, which only a real broker hides (1 run in ~8 in CI), or
+    # its commit of a transaction's offsets is refused during the rebalance (MOCK_LIMIT_LINES).
+    limits = mock_limits_hit(first, second)
+    if limits:
+        print("the embedded broker's transaction limits were hit; checking at-least-once with identical copies:",
+              *limits, sep="\n  ")
+    try:
+        assert_exactly_once(broker, part_a + part_b, mock_limit_hit=bool(limits))
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n--- first member:\n{first.output()}\n--- second member:\n{second.output()}") from None
     assert first.stop() == 0, first.output()
     assert second.stop() == 0, second.output()
 

@@ -72,6 +72,10 @@ KafkaProperties consumer_defaults() {
 
 // Kafka protocol request types (ApiKey) the group membership is followed by.
 constexpr int16_t kApiJoinGroup = 11;
+// librdkafka releases before 2.3.0 abort in rd_kafka_destroy() when a cooperative-sticky member
+// is destroyed after a JoinGroup answer and before its first assignment: the assignor is chosen,
+// its state not yet made (librdkafka issue #4312, fixed by #4381 in 2.3.0).
+constexpr int kFirstFixedAssignorStateVersion = 0x020300ff;
 
 int remaining_ms(std::chrono::steady_clock::time_point deadline) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -191,11 +195,21 @@ rd_kafka_resp_err_t Consumer::on_new_client(rd_kafka_t *rk, const rd_kafka_conf_
             static_cast<GroupWatch *>(ic_opaque)->rejoining.store(true, std::memory_order_release);
         return RD_KAFKA_RESP_ERR_NO_ERROR;
     };
+    auto on_response_received = [](rd_kafka_t *, int, const char *, int32_t, int16_t api_key, int16_t, int32_t,
+                                   size_t, int64_t, rd_kafka_resp_err_t err, void *ic_opaque) {
+        // `err` is the request's, not the answer's error code: a refused join counts too.
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR && api_key == kApiJoinGroup)
+            static_cast<GroupWatch *>(ic_opaque)->joined.store(true, std::memory_order_release);
+        return RD_KAFKA_RESP_ERR_NO_ERROR;
+    };
     auto on_destroy = [](rd_kafka_t *, void *ic_opaque) {
         delete static_cast<GroupWatch *>(ic_opaque);
         return RD_KAFKA_RESP_ERR_NO_ERROR;
     };
     if (rd_kafka_resp_err_t err = rd_kafka_interceptor_add_on_request_sent(rk, "iotstream-group", on_request_sent, watch))
+        return err;
+    if (rd_kafka_resp_err_t err =
+            rd_kafka_interceptor_add_on_response_received(rk, "iotstream-group", on_response_received, watch))
         return err;
     if (rd_kafka_resp_err_t err = rd_kafka_interceptor_add_on_destroy(rk, "iotstream-group", on_destroy, watch))
         return err;
@@ -242,6 +256,7 @@ void Consumer::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
             } else if (rd_kafka_resp_err_t e = rd_kafka_assign(rk, partitions)) {
                 log->error("assign failed: {}", rd_kafka_err2str(e));
             }
+            group_watch_->assigned.store(true, std::memory_order_release);
             {
                 std::lock_guard lock(state_mutex_);
                 for (const auto &key : parts) partitions_[key] = PartitionState{};
@@ -557,6 +572,16 @@ void Consumer::close() {
     // Leaves the group; the revoke reaches on_revoke from inside this call.
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_.get());
     hook_error_ = nullptr;
+    if (group_watch_->joined.load(std::memory_order_acquire) && !group_watch_->assigned.load(std::memory_order_acquire) &&
+        rd_kafka_version() < kFirstFixedAssignorStateVersion) {
+        // Destroying this client would abort the process (kFirstFixedAssignorStateVersion): it
+        // is left to the process's exit instead, once, with its threads idle after the close.
+        logger("consumer")->warn("closed between joining the group and its first assignment: with librdkafka {} "
+                                 "destroying the client would abort (librdkafka #4312), so it is kept until exit",
+                                 rd_kafka_version_str());
+        new std::shared_ptr<rd_kafka_t>(rk_);  // deliberately never freed
+        rd_kafka_set_log_level(rk_.get(), 0);   // its reconnect attempts are nobody's concern
+    }
     if (err) throw Error(IOTS_ERR_KAFKA, std::string("leaving the group failed: ") + rd_kafka_err2str(err));
 }
 

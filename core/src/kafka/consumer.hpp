@@ -121,6 +121,8 @@ private:
     // client handle (freed by its on_destroy interceptor), which may outlive the Consumer.
     struct GroupWatch {
         std::atomic<bool> rejoining{false};
+        std::atomic<bool> joined{false};    // a JoinGroup was answered
+        std::atomic<bool> assigned{false};  // an assignment (maybe empty) reached on_rebalance
         bool attached = false;  // the interceptors were added to a client
     };
     static rd_kafka_resp_err_t on_new_client(rd_kafka_t *rk, const rd_kafka_conf_t *conf, void *opaque,

@@ -224,7 +224,12 @@ void Pipeline::commit_transaction_epoch(int timeout_ms, bool draining) {
             consumer_->commit(points, /*wait=*/true);
         } catch (const Error &e) {
             counters_.commit_failures.fetch_add(1, std::memory_order_relaxed);
-            log->warn("exactly-once: committing the offsets outside the transaction failed: {}", e.what());
+            if (draining)  // nothing supersedes it before the partitions move or the run ends
+                log->warn("exactly-once: committing the offsets outside the transaction failed while draining, "
+                          "their next owner restores an earlier commit: {}", e.what());
+            else
+                log->warn("exactly-once: committing the offsets outside the transaction failed (the next "
+                          "transaction's commit supersedes it): {}", e.what());
         }
     }
     if (!finished_) begin_transaction();
