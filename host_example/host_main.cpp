@@ -22,6 +22,10 @@ int main(int argc, char **argv) {
     // Defaults the core owns (iots_defaults_json): topic names and partitions.
     if (options.input_topic.empty()) options.input_topic = core_topic("readings");
     if (options.partitions == 0) options.partitions = core_defaults()["partitions"].get<int>();
+    if (options.help) {
+        std::fputs(usage([&](const std::string &name) { return documented_default(options, name); }).c_str(), stdout);
+        return 0;
+    }
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     if (options.command == "plugins") return command_plugins(options);
     if (options.command == "produce") return command_produce(options);

@@ -67,12 +67,19 @@ Json pipeline_config(const Options &o, const Json &file, const std::string &boot
         stop["close_windows"] = embedded_broker;
     if (!o.guarantee.empty()) config["processing"]["guarantee"] = o.guarantee;
     if (!o.plugins.empty()) config["plugins"]["dir"] = o.plugins;
-    if (!config.contains("stages"))
-        config["stages"] = {
-            {{"plugin", "anomaly"}},
-            {{"plugin", "aggregate"}, {"config", {{"interval_ms", o.aggregate_interval_ms}}}},
-            {{"plugin", "window"},
-             {"config", {{"size_s", o.window_size_s}, {"grace_s", o.grace_s}, {"idle_timeout_ms", o.idle_timeout_ms}}}}};
+    if (!config.contains("stages")) {
+        // The core's default stages; a flag sets its key, the rest keep the plugin's default.
+        config["stages"] = core_defaults()["stages"];
+        for (Json &stage : config["stages"]) {
+            auto set = [&](const char *plugin, const char *key, const std::optional<int> &flag) {
+                if (flag && stage.value("plugin", "") == plugin) stage["config"][key] = *flag;
+            };
+            set("aggregate", "interval_ms", o.aggregate_interval_ms);
+            set("window", "size_s", o.window_size_s);
+            set("window", "grace_s", o.grace_s);
+            set("window", "idle_timeout_ms", o.idle_timeout_ms);
+        }
+    }
     return config;
 }
 

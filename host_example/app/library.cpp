@@ -78,4 +78,18 @@ Json describe_plugins(const Options &o) {
     return Json::parse(buf.c_str());
 }
 
+std::string documented_default(const Options &o, const std::string &name) {
+    const Json &core = core_defaults();
+    if (name == "partitions") return core["partitions"].dump();
+    if (name.rfind("topics.", 0) == 0) return core["topics"].value(name.substr(7), std::string("?"));
+    static const Json plugins = describe_plugins(o);
+    size_t dot = name.find('.');
+    for (const Json &p : plugins.value("plugins", Json::array()))
+        if (p.value("name", "") == name.substr(0, dot))
+            for (const Json &key : p.value("config", Json::array()))
+                if (key.value("name", "") == name.substr(dot + 1) && key.contains("default"))
+                    return key["default"].is_string() ? key["default"].get<std::string>() : key["default"].dump();
+    return "the plugin's";  // a folder without it: the help still reads
+}
+
 }  // namespace iotstream_host

@@ -33,4 +33,8 @@ std::string core_topic(const char *name);
 // iots_plugins_describe_json for --plugins (or the built-in folder).
 nlohmann::json describe_plugins(const Options &o);
 
+// A default as the core or a plugin of --plugins states it, for usage(): "partitions",
+// "topics.<name>" (iots_defaults_json) or "<plugin>.<key>" (the plugin's config keys).
+std::string documented_default(const Options &o, const std::string &name);
+
 }  // namespace iotstream_host

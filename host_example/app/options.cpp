@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <stdexcept>
 
@@ -31,10 +32,10 @@ Job:
   --anomaly-share F       fraction of readings outside the normal ranges (default 0.01)
   --seed N                generator seed (default 1)
   --threads N             generator threads (default 2)
-  --window-size SECONDS   tumbling window length (default 300; try 10 for a short demo)
-  --grace SECONDS         how late a reading may arrive and still count (default 10)
-  --idle-timeout MS       close windows of a quiet partition after this (default 30000)
-  --aggregate-interval MS emit per-sensor aggregates this often (default 5000)
+  --window-size SECONDS   tumbling window length (default @{window.size_s}; try 10 for a short demo)
+  --grace SECONDS         how late a reading may arrive and still count (default @{window.grace_s})
+  --idle-timeout MS       close windows of a quiet partition after this (default @{window.idle_timeout_ms})
+  --aggregate-interval MS emit per-sensor aggregates this often (default @{aggregate.interval_ms})
   --plugins DIR           plugin folder, watched for new rule plugins (default: built-in)
   --via mqtt|http         the devices send through the gateway instead of the generator
                           producing to Kafka: mqtt publishes to --mqtt (default: a mosquitto
@@ -44,9 +45,9 @@ Job:
                           flags override it
 Kafka:
   --bootstrap HOST:PORT   use this cluster instead of starting an embedded broker
-  --partitions N          partitions of the embedded broker's topics (default 8)
+  --partitions N          partitions of the embedded broker's topics (default @{partitions})
   --group ID              consumer group (default iotstream-host)
-  --input-topic NAME      read this topic (default iot-readings)
+  --input-topic NAME      read this topic (default @{topics.readings})
   --no-generate           consume only (scale-out members, replays)
   --bounded               replay: process what the input topic holds now, then exit
                           (implies --no-generate)
@@ -93,6 +94,18 @@ double parse_number(const std::string &flag, const std::string &text, double min
 
 }  // namespace
 
+std::string usage(const std::function<std::string(const std::string &)> &default_of) {
+    std::string text = std::string(kUsage) + iotstream_host::gateway::kGatewayUsage + iotstream_host::mqtt::kMqttUsage;
+    // "@{owner.key}" stands for a default the core or a plugin owns (default_of says it).
+    std::string out;
+    for (size_t at = 0;;) {
+        size_t open = text.find("@{", at), close = open == std::string::npos ? open : text.find('}', open);
+        if (close == std::string::npos) return out + text.substr(at);
+        out += text.substr(at, open - at) + default_of(text.substr(open + 2, close - open - 2));
+        at = close + 1;
+    }
+}
+
 [[noreturn]] void die(const std::string &message) {
     std::fprintf(stderr, "iotstream-host: %s\n", message.c_str());
     std::exit(2);
@@ -123,10 +136,7 @@ Options parse_options(int argc, char **argv) {
             return result;
         };
         if (flag == "--help" || flag == "-h") {
-            std::fputs(kUsage, stdout);
-            std::fputs(iotstream_host::gateway::kGatewayUsage, stdout);
-            std::fputs(iotstream_host::mqtt::kMqttUsage, stdout);
-            std::exit(0);
+            o.help = true;  // the other flags still count (--library, --plugins)
         } else if (flag == "--duration") {
             o.duration_s = parse_number(flag, value(), 0);
             o.duration_given = true;

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "gateway/gateway.hpp"
@@ -11,6 +13,7 @@ namespace iotstream_host {
 
 struct Options {
     std::string command = "run";
+    bool help = false;  // --help: printed by main() once the library can say the defaults
     double duration_s = 60;
     bool duration_given = false;
     double rate = 20000;
@@ -19,10 +22,11 @@ struct Options {
     double anomaly_share = 0.01;
     uint64_t seed = 1;
     int threads = 2;
-    int window_size_s = 300;
-    int grace_s = 10;
-    int idle_timeout_ms = 30000;
-    int aggregate_interval_ms = 5000;
+    // Unset: the plugin's own default (its descriptor; --help prints it from there).
+    std::optional<int> window_size_s;
+    std::optional<int> grace_s;
+    std::optional<int> idle_timeout_ms;
+    std::optional<int> aggregate_interval_ms;
     std::string plugins;
     std::string config_file;
     std::string bootstrap;
@@ -49,6 +53,10 @@ struct Options {
 
 // Parses argv; prints --help and exits 0, or names a bad flag and exits 2.
 Options parse_options(int argc, char **argv);
+
+// The --help text; the defaults that the core or a plugin owns (written "@{window.size_s}",
+// "@{topics.readings}", "@{partitions}") are filled in by default_of.
+std::string usage(const std::function<std::string(const std::string &)> &default_of);
 
 iots_log_level_t parse_level(const std::string &name);
 

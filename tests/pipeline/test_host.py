@@ -43,6 +43,26 @@ def test_help_and_bad_flags_are_clear():
     assert bad.returncode == 2 and "unknown option '--frobnicate'" in bad.stderr
 
 
+def test_help_states_the_defaults_the_core_and_the_plugins_declare():
+    """--help writes no default of its own: each is read from iots_defaults_json or from the
+    descriptor of the plugin that owns the key, so the text cannot drift from the code."""
+    import iotstream
+    from conftest import PLUGIN_DIR
+    text = run_host("--help", "--plugins", str(PLUGIN_DIR)).stdout
+    core, plugins = iotstream.defaults(), iotstream.describe_plugins(PLUGIN_DIR)
+
+    def default(plugin, key):
+        return next(k.default for k in plugins[plugin].config if k.name == key)
+    expected = {"--window-size": default("window", "size_s"), "--grace": default("window", "grace_s"),
+                "--idle-timeout": default("window", "idle_timeout_ms"),
+                "--aggregate-interval": default("aggregate", "interval_ms"),
+                "--partitions": core["partitions"], "--input-topic": core["topics"]["readings"]}
+    for flag, value in expected.items():
+        line = next(line for line in text.splitlines() if line.strip().startswith(flag + " "))
+        assert f"(default {value}" in line, (flag, value, line)
+    assert "@{" not in text
+
+
 def with_outputs(tmp_path, name, windows_topic):
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps({"pipeline": {"outputs": {"windows": windows_topic}}}))
