@@ -423,7 +423,12 @@ def test_defect_11_survivors_take_a_killed_members_partitions_incrementally_and_
         report = f"takeover took {took:.1f}s (session timeout {session_ms} ms); survivors' rebalance log: {events}"
         print(report)  # the measured number (pytest -s, or the ctest log on failure)
         assert not any("revoked" in line and "revoked 0 " not in line for e in events for line in e), report
-        assert took <= session_ms / 1000 + 15, report
+        # The defect was a storm: survivors revoked their own partitions as lost and the group
+        # rebalanced for minutes; the assertion above catches that at any speed. This bound only
+        # says the storm is over: the mock completes each rebalance round after session.timeout.ms
+        # - 1 s when the member count changed, and a cooperative takeover after an expiry takes 2-4
+        # rounds (27.4 s seen on a clean CI run, all in 5 s rounds with no revoke).
+        assert took <= session_ms / 1000 + 40, report
     finally:
         broker.stop()
 
