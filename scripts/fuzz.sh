@@ -4,11 +4,17 @@
 # (default 60) from its seed corpus. A crash, leak, sanitizer report or timeout fails the run
 # and leaves the input in build-fuzz/findings/<target>/: copy it to
 # tests/fuzz/regressions/<target>/ with the fix, and every ctest run replays it.
+# IOTSTREAM_FUZZ_RUNS=N with IOTSTREAM_FUZZ_SEED=S makes the run repeatable (N inputs from
+# seed S; the time limit still caps it): CI uses that, so a CI run fails only on a change of
+# the code, not on the luck of the draw. Without them each run explores afresh.
 # Usage: scripts/fuzz.sh [target ...]   (default: all of them)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${IOTSTREAM_FUZZ_BUILD_DIR:-$root/build-fuzz}
 seconds=${IOTSTREAM_FUZZ_SECONDS:-60}
+repeatable=()
+[ -n "${IOTSTREAM_FUZZ_RUNS:-}" ] && repeatable+=(-runs="$IOTSTREAM_FUZZ_RUNS")
+[ -n "${IOTSTREAM_FUZZ_SEED:-}" ] && repeatable+=(-seed="$IOTSTREAM_FUZZ_SEED")
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz_decoder fuzz_pipeline_config fuzz_plugin_descriptor fuzz_ingest)
 
@@ -29,13 +35,16 @@ for target in "${targets[@]}"; do
   mkdir -p "$work" "$findings"
   cp -n "$root/tests/fuzz/corpus/$target/"* "$work/" 2>/dev/null || true
   [ -d "$root/tests/fuzz/regressions/$target" ] && cp -n "$root/tests/fuzz/regressions/$target/"* "$work/" 2>/dev/null || true
-  echo "fuzz: $target for ${seconds}s"
-  if "$build/tests/fuzz/$target" "$work" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  echo "fuzz: $target for ${seconds}s ${repeatable[*]}"
+  if "$build/tests/fuzz/$target" "$work" -max_total_time="$seconds" "${repeatable[@]}" -timeout=10 -rss_limit_mb=2048 \
         -max_len=70000 -print_final_stats=1 -artifact_prefix="$findings/" > "$build/$target.log" 2>&1; then
     grep -E "^stat::(number_of_executed_units|new_units_added)" "$build/$target.log" | tr '\n' ' '; echo
   else
     status=1
-    tail -n 40 "$build/$target.log"
+    # The report from its first line (what went wrong and the stack), then the reproducer.
+    sed -n -E '/^==[0-9]+==ERROR|runtime error:|^fuzz_[a-z_]+: |deadly signal|ERROR: libFuzzer/,+45p' "$build/$target.log" \
+      | grep -v -E '^ +0x[0-9a-f]+: ' | head -n 60
+    tail -n 8 "$build/$target.log"
     echo "fuzz: $target FAILED; reproducer(s): $(ls "$findings")"
   fi
 done

@@ -118,11 +118,16 @@ TEST(Ingest, EveryPayloadFormGetsOneResultPerReading) {
 
     EXPECT_EQ(statuses(ingest.submit("s1", "[1, 2")), std::vector<std::string>{"invalid:not_json"});
     EXPECT_EQ(statuses(ingest.submit("s1", "")), std::vector<std::string>{"invalid:not_json"});
+    // An array with no readings is still answered (fuzz_ingest: it once got no result at all).
+    items = ingest.submit("s1", " [ ] ");
+    ASSERT_EQ(items.size(), 1u);
+    EXPECT_EQ(items[0].status, IOTS_INGEST_INVALID);
+    EXPECT_FALSE(items[0].detail.empty());
 
     auto stats = ingest.stats();
-    EXPECT_EQ(stats.payloads, 7u);
+    EXPECT_EQ(stats.payloads, 8u);
     EXPECT_EQ(stats.accepted, 6u);
-    EXPECT_EQ(stats.invalid, 7u);
+    EXPECT_EQ(stats.invalid, 8u);
 }
 
 TEST(Ingest, SizeLimitsAnswerTooLarge) {

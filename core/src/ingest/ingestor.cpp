@@ -217,7 +217,7 @@ void Ingestor::split_items(std::string_view payload, Scratch &scratch, std::vect
     const size_t start = payload.find_first_not_of(" \t\r\n");
     if (start != std::string_view::npos && payload[start] == '[') {
         simdjson::dom::element root;
-        if (!scratch.parse(payload, root) && root.is_array()) {
+        if (!scratch.parse(payload, root) && root.is_array() && root.get_array().value_unsafe().size() > 0) {
             simdjson::dom::array array = root.get_array().value_unsafe();
             if (array.size() > max_readings_) {
                 results.push_back({IOTS_INGEST_TOO_LARGE, kReasonTooLarge,
@@ -233,6 +233,8 @@ void Ingestor::split_items(std::string_view payload, Scratch &scratch, std::vect
             for (simdjson::dom::element element : array) scratch.items.push_back(simdjson::to_string(element));
             return;
         }
+        // Not an array of readings (bad JSON, or `[]`, which holds none): one item, so the
+        // device gets a result that says why (fuzz_ingest found `[]` answered with nothing).
         scratch.items.emplace_back(payload);
         return;
     }

@@ -130,6 +130,29 @@ void check_state_handover(const fs::path &file, iots_plugin_descriptor_t &d) {
                                      " is above state_version " + std::to_string(d.state_version));
 }
 
+// A field that struct_size covers only in part is not the plugin's (a struct_size that ends
+// inside a field is corrupt or hand-written): it and everything after it read as zero, as in a
+// plugin built before that field existed. Found by fuzz_plugin_descriptor: two bytes of
+// config_key_size made the host step through the key table past its end.
+void drop_fields_struct_size_cuts(iots_plugin_descriptor_t &copy, size_t struct_size) {
+    const size_t appended_field_ends[] = {
+#define IOTS_FIELD_END(field) offsetof(iots_plugin_descriptor_t, field) + sizeof(iots_plugin_descriptor_t::field)
+        IOTS_FIELD_END(config_key_size), IOTS_FIELD_END(state_version), IOTS_FIELD_END(state_min_version),
+        IOTS_FIELD_END(export_state),    IOTS_FIELD_END(import_state),  IOTS_FIELD_END(write_sink),
+        IOTS_FIELD_END(gauges),
+#undef IOTS_FIELD_END
+    };
+    static_assert(offsetof(iots_plugin_descriptor_t, gauges) + sizeof(iots_plugin_descriptor_t::gauges) ==
+                      sizeof(iots_plugin_descriptor_t),
+                  "a field appended to the descriptor belongs in appended_field_ends");
+    size_t whole = offsetof(iots_plugin_descriptor_t, config_key_size);
+    for (const size_t end : appended_field_ends) {
+        if (end > struct_size) break;
+        whole = end;
+    }
+    if (whole < sizeof copy) std::memset(reinterpret_cast<unsigned char *>(&copy) + whole, 0, sizeof copy - whole);
+}
+
 }  // namespace
 
 size_t required_descriptor_size(uint16_t abi_minor) {
@@ -183,6 +206,7 @@ iots_plugin_descriptor_t check_descriptor(const fs::path &file, uint32_t index,
 
     iots_plugin_descriptor_t copy{};
     std::memcpy(&copy, given, std::min<size_t>(given->struct_size, sizeof copy));
+    drop_fields_struct_size_cuts(copy, given->struct_size);
 
     if (copy.name == nullptr) reject_plugin_file(file, which + ": name is NULL");
     if (!valid_plugin_name(copy.name)) {
