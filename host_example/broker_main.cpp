@@ -6,11 +6,12 @@
 #include <cstring>
 #include <fstream>
 #include <string>
-#include <vector>
 
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include "common/checked_int.hpp"
 #include "iotstream/iotstream.h"
@@ -40,20 +41,11 @@ void usage(FILE *out) {
     std::exit(2);
 }
 
-std::string json_escape(const std::string &text) {
-    std::string out;
-    for (char c : text) {
-        if (c == '"' || c == '\\') out += '\\';
-        out += c;
-    }
-    return out;
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
     int brokers = 1;
-    std::vector<std::string> topics;
+    nlohmann::json topics = nlohmann::json::array();
     std::string bootstrap_file;
     bool quiet = false;
     for (int i = 1; i < argc; ++i) {
@@ -81,8 +73,7 @@ int main(int argc, char **argv) {
             if (colon == std::string::npos || colon == 0)
                 die("--topic must be NAME:PARTITIONS with PARTITIONS >= 1, got '" + v + "'");
             int64_t parts = integer(v.substr(colon + 1), 1, 10000);  // the broker config's range
-            topics.push_back("{\"name\":\"" + json_escape(v.substr(0, colon)) +
-                             "\",\"partitions\":" + std::to_string(parts) + "}");
+            topics.push_back({{"name", v.substr(0, colon)}, {"partitions", parts}});
         } else if (arg == "--bootstrap-file") {
             bootstrap_file = value();
         } else if (arg == "--quiet") {
@@ -93,13 +84,9 @@ int main(int argc, char **argv) {
     }
     if (quiet) iots_log_set_level(IOTS_LOG_WARN);
 
-    std::string config = "{\"brokers\":" + std::to_string(brokers);
-    if (!topics.empty()) {
-        config += ",\"topics\":[";
-        for (size_t i = 0; i < topics.size(); ++i) config += (i ? "," : "") + topics[i];
-        config += "]";
-    }
-    config += "}";
+    // nlohmann's serializer escapes the topic names (the host sees no core escaper).
+    nlohmann::json config = {{"brokers", brokers}};
+    if (!topics.empty()) config["topics"] = topics;
 
     // Block the stop signals before any thread starts (threads inherit the mask), then wait for
     // them synchronously: no handler, no race between a check and a sleep.
@@ -111,7 +98,7 @@ int main(int argc, char **argv) {
 
     char errstr[512];
     iots_broker_t *broker = nullptr;
-    if (iots_broker_new(config.c_str(), &broker, errstr, sizeof errstr) != IOTS_OK)
+    if (iots_broker_new(config.dump().c_str(), &broker, errstr, sizeof errstr) != IOTS_OK)
         die(std::string("cannot start the broker: ") + errstr);
 
     const char *bootstrap = iots_broker_bootstrap(broker);

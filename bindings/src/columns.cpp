@@ -5,30 +5,24 @@
 #include <charconv>
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 namespace iotstream_native {
 namespace {
 
+// A JSON string body as nlohmann's serializer writes it (the core's escaper is not public API,
+// and its spelling is the same: json.dumps'). Most strings need no escape: appended as they are.
 void append_escaped(std::string &out, std::string_view text) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    for (char c : text) {
-        auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (u < 0x20) {
-            switch (c) {
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                out += "\\u00";
-                out += kHex[u >> 4];
-                out += kHex[u & 0xf];
-            }
-        } else {
-            out += c;
-        }
+    const bool plain = std::none_of(text.begin(), text.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\';
+    });
+    if (plain) {
+        out += text;
+        return;
     }
+    // Valid UTF-8 (utf8_of, pybind11's str), so the strict serializer does not throw.
+    const std::string quoted = nlohmann::json(std::string(text)).dump();
+    out.append(quoted, 1, quoted.size() - 2);
 }
 
 void append_double(std::string &out, double value) {

@@ -96,6 +96,21 @@ def test_frame_columns_become_typed_nested_data(broker, new_topic):
     assert data["c"] == {"temperature": -3.25, "count": 3, "ok": True, "status": 'say "hi"\n'}
 
 
+def test_frame_strings_are_escaped_as_json_dumps_writes_them(broker, new_topic):
+    # Byte for byte: the bindings' column strings (nlohmann's serializer) and the core's envelope
+    # (its one escaper) both spell a string as json.dumps(ensure_ascii=False) does.
+    topic = new_topic()
+    text = "".join(chr(c) for c in range(0x20)) + 'say "hi" \\ \x7f caf\u00e9 \u20ac'
+    frame = pd.DataFrame({"sensor_id": ["id\n\"\\\x01\u00e9", "plain"], "status": [text, "fine"]})
+    with broker.producer(topic=topic) as producer:
+        assert producer.send_frame(frame, timestamp_column=None, columns={"status": 'st"at\tus'}) == 2
+    values = {r.key.decode(): r.value for r in read_all(broker, topic, 2)}
+    escaped = values["id\n\"\\\x01\u00e9"]
+    assert ('"data":{' + json.dumps('st"at\tus') + ":" + json.dumps(text, ensure_ascii=False) + "}").encode() in escaped
+    assert ('{"sensor_id":' + json.dumps("id\n\"\\\x01\u00e9", ensure_ascii=False) + ",").encode() in escaped
+    assert b'"data":{"st\\"at\\tus":"fine"}' in values["plain"]
+
+
 def test_frame_timestamps_in_every_accepted_form(broker, new_topic):
     topic = new_topic()
     expected = "2023-11-14T22:13:20.500000Z"

@@ -102,7 +102,8 @@ struct StringHash {
     size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
-// Appends JSON text to a reused buffer (no allocation once the buffer has grown).
+// Appends JSON text to a reused buffer (no allocation once the buffer has grown). The plugins'
+// one JSON escaper and ISO-8601 formatter: plugins see only plugin.h, not the core's own.
 class JsonWriter {
 public:
     void clear() { out_.clear(); }
@@ -117,6 +118,8 @@ public:
         out_.append("\":");
     }
 
+    // " and \ get a backslash, other bytes below 0x20 \u00xx (so \n is \u000a, unlike the
+    // core's envelopes; both read back the same); UTF-8 and invalid bytes pass through.
     void string(std::string_view s) {
         out_.push_back('"');
         for (char c : s) {

@@ -1,4 +1,5 @@
-// White-box tests of the reading envelope: JSON shape, escaping, timestamp and UUIDv4 format.
+// White-box tests of the reading envelope: JSON shape, escaping (the core's one escaper,
+// common/json_escape), timestamp ("now" included, decode/timestamp) and UUIDv4 format.
 #include <chrono>
 #include <regex>
 #include <thread>
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/json_escape.hpp"
 #include "decode/timestamp.hpp"
 #include "kafka/envelope.hpp"
 
@@ -112,4 +114,33 @@ TEST(Envelope, DataMustBeOneJsonObject) {
 TEST(Envelope, SensorIdMustBeUtf8) {
     EXPECT_NO_THROW(require_utf8("capteur-température", "sensor_id"));
     EXPECT_THROW(require_utf8("bad\xff", "sensor_id"), Error);
+}
+
+std::string escaped(std::string_view text) {
+    std::string out = "<";  // appends, never replaces
+    append_json_escaped(out, text);
+    return out;
+}
+
+// Byte for byte what every JSON text the core writes holds for a string (envelopes, ingested
+// readings, alert records): Python's json.dumps(ensure_ascii=False) spelling.
+TEST(JsonEscape, PinsTheSpellingOfEveryEscapedByte) {
+    EXPECT_EQ(escaped(""), "<");
+    EXPECT_EQ(escaped("plain text"), "<plain text");
+    EXPECT_EQ(escaped("say \"hi\" \\ bye"), "<say \\\"hi\\\" \\\\ bye");
+    EXPECT_EQ(escaped("\b\f\n\r\t"), "<\\b\\f\\n\\r\\t");
+    EXPECT_EQ(escaped(std::string_view("\0\x01\x0b\x0e\x1a\x1f", 6)), "<\\u0000\\u0001\\u000b\\u000e\\u001a\\u001f");
+    // DEL, '/', UTF-8 and invalid UTF-8 pass through unchanged (require_utf8 guards the callers).
+    EXPECT_EQ(escaped("\x7f/caf\xc3\xa9 \xe2\x82\xac"), "<\x7f/caf\xc3\xa9 \xe2\x82\xac");
+    EXPECT_EQ(escaped("bad\xff\xc3"), "<bad\xff\xc3");
+    // Every byte below 0x20, each read back by a JSON parser as itself.
+    for (int c = 0; c < 0x20; ++c) {
+        const std::string one(1, static_cast<char>(c));
+        std::string quoted = "\"";
+        append_json_escaped(quoted, one);
+        quoted += '"';
+        EXPECT_EQ(nlohmann::json::parse(quoted).get<std::string>(), one) << c;
+        // nlohmann's serializer (the host's and the bindings' escaper) writes the same bytes.
+        EXPECT_EQ(quoted, nlohmann::json(one).dump()) << c;
+    }
 }

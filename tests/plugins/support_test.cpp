@@ -149,6 +149,21 @@ TEST(CompactId, ReassignsAcrossInlineAndHeapAndMoves) {
     EXPECT_EQ(other.view(), long_a);
 }
 
+std::string json_string(std::string_view text) {
+    JsonWriter writer;
+    writer.string(text);
+    return writer.str();
+}
+
+// The plugins' records spell escapes as they always have (outputs byte-identical).
+TEST(JsonWriter, StringEscapesPinned) {
+    EXPECT_EQ(json_string("plain"), "\"plain\"");
+    EXPECT_EQ(json_string("say \"hi\" \\"), "\"say \\\"hi\\\" \\\\\"");
+    EXPECT_EQ(json_string("\b\f\n\r\t"), "\"\\u0008\\u000c\\u000a\\u000d\\u0009\"");
+    EXPECT_EQ(json_string(std::string_view("\0\x1f", 2)), "\"\\u0000\\u001f\"");
+    EXPECT_EQ(json_string("\x7f caf\xc3\xa9 bad\xff"), "\"\x7f caf\xc3\xa9 bad\xff\"");
+}
+
 std::string iso(int64_t epoch_ms) {
     JsonWriter writer;
     writer.iso8601(epoch_ms);

@@ -1,5 +1,8 @@
 #include "decode/timestamp.hpp"
 
+#include <chrono>
+#include <cstring>
+
 namespace iotstream {
 
 namespace {
@@ -138,6 +141,14 @@ TimestampParse parse_iso8601_ms(std::string_view text) noexcept {
 
 namespace {
 
+// `width` decimal digits of `value` (zero-padded) at out[0, width).
+void put_digits(char *out, uint64_t value, int width) noexcept {
+    for (int i = width - 1; i >= 0; --i) {
+        out[i] = static_cast<char>('0' + value % 10);
+        value /= 10;
+    }
+}
+
 // `epoch_units` (units_per_second of them a second) as ISO-8601 UTC with `fraction_digits`
 // digits after the seconds. The remainder is taken with %, never as epoch - days * day, which
 // overflows near INT64_MIN.
@@ -183,10 +194,7 @@ size_t write_iso8601(int64_t epoch_units, int64_t units_per_second, int fraction
     *w++ = ':';
     put2(second_of_day % 60);
     *w++ = '.';
-    for (int i = fraction_digits - 1; i >= 0; --i) {
-        w[i] = static_cast<char>('0' + fraction % 10);
-        fraction /= 10;
-    }
+    put_digits(w, fraction, fraction_digits);
     w += fraction_digits;
     *w++ = 'Z';
     return static_cast<size_t>(w - out);
@@ -205,6 +213,27 @@ size_t format_iso8601_utc_us(int64_t epoch_us, char *out) noexcept {
 std::string format_iso8601_utc(int64_t epoch_ms) {
     char buffer[kIso8601MaxLength];
     return std::string(buffer, format_iso8601_utc(epoch_ms, buffer));
+}
+
+size_t format_now_iso8601(char *out) {
+    using namespace std::chrono;
+    const int64_t micros = duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+    int64_t second = micros / 1'000'000;
+    auto fraction = static_cast<unsigned>(micros % 1'000'000);
+    // The text before the fraction changes once a second: formatted once per thread per second.
+    thread_local int64_t cached_second = INT64_MIN;
+    thread_local char cached[kIso8601MaxLength];
+    if (second != cached_second || micros < 0) {
+        format_iso8601_utc_us(micros, out);
+        if (micros < 0) return kIso8601NowLength;  // a clock before 1970: not worth a cache
+        std::memcpy(cached, out, kIso8601NowLength);
+        cached_second = second;
+        return kIso8601NowLength;
+    }
+    std::memcpy(out, cached, 20);  // "YYYY-MM-DDTHH:MM:SS."
+    put_digits(out + 20, fraction, 6);
+    out[26] = 'Z';
+    return kIso8601NowLength;
 }
 
 }  // namespace iotstream

@@ -68,4 +68,10 @@ std::string format_iso8601_utc(int64_t epoch_ms);
 // 0000..9999), as the seed's Python (datetime.isoformat()) wrote the envelope's timestamp.
 size_t format_iso8601_utc_us(int64_t epoch_us, char *out) noexcept;
 
+// The current time as format_iso8601_utc_us writes it, e.g. "2026-11-26T23:34:43.123456Z"
+// (kIso8601NowLength characters), into `out`; returns the length. The text up to the
+// seconds is formatted once per thread per second. Thread-safe.
+size_t format_now_iso8601(char *out);
+inline constexpr size_t kIso8601NowLength = 27;
+
 }  // namespace iotstream

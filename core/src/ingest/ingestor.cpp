@@ -6,7 +6,9 @@
 #include <simdjson.h>
 
 #include "common/defaults.hpp"
+#include "common/json_escape.hpp"
 #include "common/log.hpp"
+#include "decode/timestamp.hpp"
 #include "kafka/envelope.hpp"
 #include "kafka/producer.hpp"
 

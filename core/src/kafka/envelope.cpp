@@ -1,12 +1,11 @@
 #include "kafka/envelope.hpp"
 
-#include <chrono>
-#include <cstring>
 #include <random>
 
 #include <simdjson.h>
 
 #include "common/error.hpp"
+#include "common/json_escape.hpp"
 #include "decode/timestamp.hpp"
 
 namespace iotstream {
@@ -78,13 +77,6 @@ private:
 
 constexpr char kHex[] = "0123456789abcdef";
 
-void put_digits(char *out, unsigned value, int width) {
-    for (int i = width - 1; i >= 0; --i) {
-        out[i] = static_cast<char>('0' + value % 10);
-        value /= 10;
-    }
-}
-
 }  // namespace
 
 std::array<char, 36> uuid4() {
@@ -106,51 +98,6 @@ std::array<char, 36> uuid4() {
         text[pos++] = kHex[bytes[i] & 0x0f];
     }
     return text;
-}
-
-size_t format_now_iso8601(char *out) {
-    using namespace std::chrono;
-    const int64_t micros = duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
-    int64_t second = micros / 1'000'000;
-    auto fraction = static_cast<unsigned>(micros % 1'000'000);
-    // The text before the fraction changes once a second: formatted once per thread per second.
-    thread_local int64_t cached_second = INT64_MIN;
-    thread_local char cached[kIso8601MaxLength];
-    if (second != cached_second || micros < 0) {
-        format_iso8601_utc_us(micros, out);
-        if (micros < 0) return kIso8601NowLength;  // a clock before 1970: not worth a cache
-        std::memcpy(cached, out, kIso8601NowLength);
-        cached_second = second;
-        return kIso8601NowLength;
-    }
-    std::memcpy(out, cached, 20);  // "YYYY-MM-DDTHH:MM:SS."
-    put_digits(out + 20, fraction, 6);
-    out[26] = 'Z';
-    return kIso8601NowLength;
-}
-
-void append_json_escaped(std::string &out, std::string_view text) {
-    size_t clean_from = 0;
-    for (size_t i = 0; i < text.size(); ++i) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        out.append(text.data() + clean_from, i - clean_from);
-        clean_from = i + 1;
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            default: {
-                const char escape[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0x0f]};
-                out.append(escape, sizeof escape);
-            }
-        }
-    }
-    out.append(text.data() + clean_from, text.size() - clean_from);
 }
 
 std::string_view EnvelopeWriter::build(std::string_view sensor_id, std::string_view data_json) {

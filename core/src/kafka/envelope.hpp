@@ -20,11 +20,6 @@ void require_utf8(std::string_view text, const char *what);
 // xoshiro256** generator seeded once from std::random_device. Thread-safe.
 std::array<char, 36> uuid4();
 
-// Writes the current time as ISO-8601 UTC with microseconds and a 'Z', e.g.
-// "2026-11-26T23:34:43.123456Z" (kIso8601NowLength characters), into `out`; returns the length.
-size_t format_now_iso8601(char *out);
-inline constexpr size_t kIso8601NowLength = 27;
-
 // Builds envelopes into one buffer that keeps its capacity between calls. One writer per
 // thread; the returned view is valid until the next build().
 class EnvelopeWriter {
@@ -40,8 +35,5 @@ private:
     std::string_view build(std::string_view sensor_id, std::string_view data_json, std::string_view stamp);
     std::string buffer_;
 };
-
-// Appends `text` to `out` as the body of a JSON string (quotes not included).
-void append_json_escaped(std::string &out, std::string_view text);
 
 }  // namespace iotstream

@@ -8,8 +8,8 @@
 #include <cstdlib>
 
 #include "common/clock.hpp"
+#include "common/json_escape.hpp"
 #include "decode/timestamp.hpp"
-#include "kafka/envelope.hpp"
 #include "pipeline/pipeline.hpp"
 #include "pipeline/sinks.hpp"
 #include "plugin_host/plugin_config.hpp"
