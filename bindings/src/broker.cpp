@@ -30,6 +30,17 @@ public:
     void set_rtt(int broker_id, int rtt_ms) {
         handle_.use([&](iots_broker_t *b) { check(iots_broker_set_rtt(b, broker_id, rtt_ms), nullptr, "set_rtt"); });
     }
+    void set_partition_leader(const std::string &topic, int partition, int broker_id) {
+        handle_.use([&](iots_broker_t *b) {
+            check(iots_broker_set_partition_leader(b, topic.c_str(), partition, broker_id), nullptr,
+                  "set_partition_leader");
+        });
+    }
+    void set_coordinator(const std::string &kind, const std::string &key, int broker_id) {
+        handle_.use([&](iots_broker_t *b) {
+            check(iots_broker_set_coordinator(b, kind.c_str(), key.c_str(), broker_id), nullptr, "set_coordinator");
+        });
+    }
     void push_request_errors(int api_key, int count, int kafka_error) {
         handle_.use([&](iots_broker_t *b) {
             check(iots_broker_push_request_errors(b, api_key, count, kafka_error), nullptr, "push_request_errors");
@@ -55,6 +66,9 @@ void bind_broker(py::module_ &m) {
         .def("set_rtt", &Broker::set_rtt, py::arg("broker_id"), py::arg("rtt_ms"))
         .def("push_request_errors", &Broker::push_request_errors, py::arg("api_key"), py::arg("count"),
              py::arg("kafka_error"))
+        .def("set_partition_leader", &Broker::set_partition_leader, py::arg("topic"), py::arg("partition"),
+             py::arg("broker_id"))
+        .def("set_coordinator", &Broker::set_coordinator, py::arg("kind"), py::arg("key"), py::arg("broker_id"))
         .def("close", &Broker::close);
 }
 

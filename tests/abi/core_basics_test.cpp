@@ -128,6 +128,14 @@ TEST(Broker, DefaultTopicsAndFaultInjection) {
     EXPECT_EQ(iots_broker_set_rtt(broker, 1, 5), IOTS_OK);
     EXPECT_EQ(iots_broker_push_request_errors(broker, 0, 2, 7), IOTS_OK);
     EXPECT_EQ(iots_broker_push_request_errors(broker, 0, 0, 7), IOTS_ERR_INVALID_ARG);
+    EXPECT_EQ(iots_broker_set_partition_leader(broker, "iot-readings", 0, 2), IOTS_OK);
+    EXPECT_EQ(iots_broker_set_partition_leader(broker, "iot-readings", 0, -1), IOTS_OK);
+    EXPECT_EQ(iots_broker_set_partition_leader(broker, "iot-readings", 0, 4), IOTS_ERR_INVALID_ARG);
+    EXPECT_EQ(iots_broker_set_partition_leader(broker, nullptr, 0, 1), IOTS_ERR_INVALID_ARG);
+    EXPECT_EQ(iots_broker_set_coordinator(broker, "group", "g", 2), IOTS_OK);
+    EXPECT_EQ(iots_broker_set_coordinator(broker, "transaction", "t", 3), IOTS_OK);
+    EXPECT_EQ(iots_broker_set_coordinator(broker, "cluster", "g", 1), IOTS_ERR_INVALID_ARG);
+    EXPECT_EQ(iots_broker_set_coordinator(broker, "group", "g", 0), IOTS_ERR_INVALID_ARG);
     iots_broker_destroy(broker);
 }
 

@@ -63,6 +63,16 @@ class Broker(BootstrapSource):
         """Fault injection: adds ``rtt_ms`` round-trip time to broker ``broker_id``."""
         self._native.set_rtt(broker_id, rtt_ms)
 
+    def set_partition_leader(self, topic: str, partition: int, broker_id: int) -> None:
+        """Fault injection: makes broker ``broker_id`` the leader of ``topic`` [``partition``]
+        (-1: no leader until set again). The partition's records stay."""
+        self._native.set_partition_leader(topic, partition, broker_id)
+
+    def set_coordinator(self, kind: str, key: str, broker_id: int) -> None:
+        """Fault injection: moves the coordinator of consumer group ``key`` (``kind`` "group") or
+        of transactional id ``key`` (``kind`` "transaction") to broker ``broker_id``."""
+        self._native.set_coordinator(kind, key, broker_id)
+
     def push_request_errors(self, api_key: int, count: int, kafka_error: int) -> None:
         """Fault injection: the next ``count`` requests of Kafka API ``api_key`` (0 Produce,
         1 Fetch, 8 OffsetCommit, ...) fail with Kafka error code ``kafka_error``."""

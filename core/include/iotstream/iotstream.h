@@ -46,7 +46,7 @@ extern "C" {
 #define IOTS_VERSION 0x000100ff
 /** ABI of this header. A different major is incompatible; minors only append. */
 #define IOTS_ABI_MAJOR 1
-#define IOTS_ABI_MINOR 5
+#define IOTS_ABI_MINOR 6
 
 /** Version of the library actually loaded, in the IOTS_VERSION format. Thread-safe. */
 IOTS_EXPORT int iots_version(void);
@@ -144,6 +144,21 @@ IOTS_EXPORT iots_err_t iots_broker_set_rtt(iots_broker_t *broker, int broker_id,
  */
 IOTS_EXPORT iots_err_t iots_broker_push_request_errors(iots_broker_t *broker, int api_key,
                                                        int count, int kafka_error);
+/**
+ * Fault injection: makes broker `broker_id` the leader of `topic`'s partition `partition`, or
+ * leaves the partition without a leader (broker_id -1) until it is set again. Clients learn it
+ * from NOT_LEADER_OR_FOLLOWER / LEADER_NOT_AVAILABLE answers and a metadata refresh; the
+ * partition's records stay. Thread-safe. Since ABI 1.6.
+ */
+IOTS_EXPORT iots_err_t iots_broker_set_partition_leader(iots_broker_t *broker, const char *topic,
+                                                        int partition, int broker_id);
+/**
+ * Fault injection: moves the coordinator of consumer group `key` (`kind` "group") or of
+ * transactional id `key` (`kind` "transaction") to broker `broker_id`. Clients learn it from
+ * NOT_COORDINATOR answers. Thread-safe. Since ABI 1.6.
+ */
+IOTS_EXPORT iots_err_t iots_broker_set_coordinator(iots_broker_t *broker, const char *kind,
+                                                   const char *key, int broker_id);
 /** Stops the broker and frees the handle. Clients still connected see it go away. */
 IOTS_EXPORT void iots_broker_destroy(iots_broker_t *broker);
 
@@ -721,6 +736,9 @@ typedef struct iots_api_s {
     iots_err_t (*pipeline_set_output_tap)(iots_pipeline_t *, iots_output_tap_fn, void *, char *, size_t);
     /* ABI 1.5 */
     const char *(*defaults_json)(void);
+    /* ABI 1.6 */
+    iots_err_t (*broker_set_partition_leader)(iots_broker_t *, const char *, int, int);
+    iots_err_t (*broker_set_coordinator)(iots_broker_t *, const char *, const char *, int);
     /* New entries are appended here, with a comment naming the ABI minor that added them. */
 } iots_api_t;
 

@@ -79,6 +79,9 @@ const iots_api_t kApiV1 = {
     .pipeline_set_output_tap = iots_pipeline_set_output_tap,
     // ABI 1.5: names and defaults (issue 11)
     .defaults_json = iots_defaults_json,
+    // ABI 1.6: fault injection for the fault matrix (issue 13)
+    .broker_set_partition_leader = iots_broker_set_partition_leader,
+    .broker_set_coordinator = iots_broker_set_coordinator,
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The embedded broker: librdkafka's mock cluster behind the C API.
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <librdkafka/rdkafka.h>
@@ -134,6 +135,34 @@ IOTS_EXPORT iots_err_t iots_broker_push_request_errors(iots_broker_t *broker, in
                                                 static_cast<rd_kafka_resp_err_t>(kafka_error));
         rd_kafka_mock_push_request_errors_array(broker->cluster, static_cast<int16_t>(api_key),
                                                 errors.size(), errors.data());
+    });
+}
+
+IOTS_EXPORT iots_err_t iots_broker_set_partition_leader(iots_broker_t *broker, const char *topic, int partition,
+                                                        int broker_id) {
+    return guard(nullptr, 0, [&] {
+        require_arg(broker, "broker");
+        require_arg(topic, "topic");
+        if (partition < 0) throw Error(IOTS_ERR_INVALID_ARG, "partition must be >= 0");
+        if (broker_id != -1) check_broker_id(broker, broker_id);
+        check_mock(rd_kafka_mock_partition_set_leader(broker->cluster, topic, partition, broker_id),
+                   "setting the leader of " + std::string(topic) + " [" + std::to_string(partition) + "]");
+    });
+}
+
+IOTS_EXPORT iots_err_t iots_broker_set_coordinator(iots_broker_t *broker, const char *kind, const char *key,
+                                                   int broker_id) {
+    return guard(nullptr, 0, [&] {
+        require_arg(broker, "broker");
+        require_arg(kind, "kind");
+        require_arg(key, "key");
+        const std::string_view which(kind);
+        if (which != "group" && which != "transaction")
+            throw Error(IOTS_ERR_INVALID_ARG, "coordinator kind must be \"group\" or \"transaction\", not \"" +
+                                                  std::string(which) + "\"");
+        check_broker_id(broker, broker_id);
+        check_mock(rd_kafka_mock_coordinator_set(broker->cluster, kind, key, broker_id),
+                   "moving the " + std::string(which) + " coordinator of " + key);
     });
 }
 
