@@ -3,7 +3,8 @@ graceful stop and restart, SIGKILL and restart, a second member joining (or leav
 replacement of each stage plugin, while input keeps arriving. Checked against the independent
 model (reference.py): every (sensor, window) emitted once and complete (after a SIGKILL a window
 may repeat, identically), aggregate sample counts summing to the readings and one alert per hot
-reading (exactly, when no member was killed). IOTSTREAM_INVARIANTS_SEED picks another sequence.
+reading (exactly, when no member was killed and no draining commit was refused: see
+Group.refused_commits). IOTSTREAM_INVARIANTS_SEED picks another sequence.
 
 Four runs (VARIANTS): with SIGKILL (windows may repeat identically, counts are at least the
 readings) or without (windows, aggregate counts and alerts exact), each with a second member
@@ -43,6 +44,10 @@ class Group:
         self.folder = folder
         self.members = [self.start()]
         self.killed = False
+        # A commit the broker refused while a member drained (on revoke or when stopping) lets
+        # the next owner emit that member's last outputs again: at least once, not a defect.
+        # librdkafka's mock coordinator refuses commits during a rebalance that a real one takes.
+        self.refused_commits = []
 
     def start(self):
         member = HostProcess(*self.args, plugins=self.folder)
@@ -51,6 +56,9 @@ class Group:
         member.wait_log(lambda line: "assigned" in line and "partition(s)" in line, timeout=90)
         return member
 
+    def retire(self, member):
+        self.refused_commits += [line for line in member.err_lines if "commit refused while draining" in line]
+
     def consumed(self):
         return sum(m.consumed for m in self.members)
 
@@ -58,6 +66,7 @@ class Group:
         if operation == "graceful_restart":
             old = self.members.pop(0)
             assert old.stop() == 0, old.output()
+            self.retire(old)
             self.members.append(self.start())
         elif operation == "kill_restart":
             self.members.pop(0).kill()
@@ -69,6 +78,7 @@ class Group:
             else:  # the second one leaves again: a rebalance the other way
                 leaving = self.members.pop()
                 assert leaving.stop() == 0, leaving.output()
+                self.retire(leaving)
         else:
             plugin = operation.removeprefix("swap_") + ".so"
             marks = [len(m.err_lines) for m in self.members]
@@ -80,6 +90,7 @@ class Group:
     def stop(self):
         for member in self.members:
             assert member.stop() == 0, member.output()
+            self.retire(member)
 
 
 # Which operations each run draws from: with or without SIGKILL, with or without a second
@@ -118,9 +129,13 @@ def test_random_operations_keep_windows_whole_and_readings_counted_once(tmp_path
         group.stop()
         context = f"{variant}, seed {SEED}, operations {operations}"
         windows = sensor_windows(consume_all(broker.bootstrap, "iot-windows"))
+        at_least_once = group.killed or bool(group.refused_commits)
+        if group.refused_commits and not group.killed:
+            print(f"{context}: checking at least once (identical repeats allowed), as the broker refused "
+                  f"{len(group.refused_commits)} draining commit(s):\n" + "".join(group.refused_commits[:5]))
         try:
-            assert_windows(windows, expected, repeats_allowed=group.killed)
-            assert_aggregates_and_alerts(broker.bootstrap, rows, exact=not group.killed)
+            assert_windows(windows, expected, repeats_allowed=at_least_once)
+            assert_aggregates_and_alerts(broker.bootstrap, rows, exact=not at_least_once)
         except AssertionError as e:
             raise AssertionError(f"{context}: {e}") from None
     finally:
