@@ -110,6 +110,18 @@ def count_outputs(bootstrap, rows):
             "duplicates": duplicates, "lost": lost}
 
 
+def wait_for_every_window(broker, pipeline, expected):
+    """Waits until iot-windows holds every (sensor, window) of `expected`; fails at once if the
+    pipeline stopped with an error."""
+    def all_windows():
+        got = {(w["sensor_id"], w["window_start"]) for w in windows_of(
+            consume_all(broker.bootstrap, "iot-windows", timeout=5, idle=0.3))}
+        return set(expected) <= got or pipeline.stats()["failed"]
+    wait_until(all_windows, 120, "every window of the model")
+    stats = pipeline.stats()
+    assert not stats["failed"], stats["error"]
+
+
 @pytest.fixture(scope="module", autouse=True)
 def matrix_table(request):
     """Prints the table once every row ran, past pytest's output capture (ctest's log shows it)."""
@@ -142,15 +154,7 @@ def test_fault(fault, mode):
             produce(broker.bootstrap, rows[half:])  # a broker down: delivered once it is up
             ending.join()
             produce_closers(broker.bootstrap, PARTITIONS, T0 + HOUR_MS)
-            expected = model(rows, WINDOW_S, GRACE_S)
-
-            def all_windows():
-                got = {(w["sensor_id"], w["window_start"]) for w in windows_of(
-                    consume_all(broker.bootstrap, "iot-windows", timeout=5, idle=0.3))}
-                return set(expected) <= got or pipeline.stats()["failed"]
-            wait_until(all_windows, 120, "every window of the model")
-            stats = pipeline.stats()
-            assert not stats["failed"], stats["error"]
+            wait_for_every_window(broker, pipeline, model(rows, WINDOW_S, GRACE_S))
             pipeline.stop(close_windows=True)
             stats = pipeline.stats()
         counts = count_outputs(broker.bootstrap, rows)
@@ -220,10 +224,7 @@ def test_a_stage_whose_process_fails_stops_the_pipeline_and_loses_nothing(tmp_pa
         expected = model(all_rows, WINDOW_S, GRACE_S)
         with iotstream.Pipeline(doc, bootstrap=broker) as pipeline:
             pipeline.start()
-            wait_until(lambda: set(expected) <= {(w["sensor_id"], w["window_start"]) for w in windows_of(
-                consume_all(broker.bootstrap, "iot-windows", timeout=5, idle=0.3))} or pipeline.stats()["failed"],
-                120, "every window of the model after the restart")
-            assert not pipeline.stats()["failed"], pipeline.stats()["error"]
+            wait_for_every_window(broker, pipeline, expected)
             pipeline.stop(close_windows=True)
         counts = count_outputs(broker.bootstrap, all_rows)
     TABLE.append(("stage process() fails, then restarted without it", mode, len(all_rows), counts["windows"],

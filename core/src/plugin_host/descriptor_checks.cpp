@@ -68,7 +68,7 @@ void copy_config_keys(const fs::path &file, const iots_plugin_descriptor_t &d, s
         reject_plugin_file(file, std::string("plugin '") + d.name + "': config_key_count is " +
                                      std::to_string(d.config_key_count) + " but config_keys is NULL");
     }
-    const size_t step = d.abi_minor >= 1 && d.config_key_size != 0 ? d.config_key_size : kConfigKeySize1_0;
+    const size_t step = d.config_key_size != 0 ? d.config_key_size : kConfigKeySize1_0;
     if (step < kConfigKeySize1_0 || step % alignof(iots_config_key_t) != 0) {
         reject_plugin_file(file, std::string("plugin '") + d.name + "': config_key_size " + std::to_string(step) +
                                      " is smaller than an ABI 1.0 config key (" + std::to_string(kConfigKeySize1_0) +
@@ -105,19 +105,12 @@ void check_config_keys(const fs::path &file, const iots_plugin_descriptor_t &d) 
     }
 }
 
-// ABI 1.2's state hand-over fields: all or nothing. A descriptor of an older minor never has
-// them (whatever lies past its 1.1 fields is not ours to read).
+// ABI 1.2's state hand-over fields: all or nothing (an older plugin has none: they read as zero).
 void check_state_handover(const fs::path &file, iots_plugin_descriptor_t &d) {
-    if (d.abi_minor < 2) {
-        d.state_version = d.state_min_version = 0;
-        d.export_state = nullptr;
-        d.import_state = nullptr;
-        return;
-    }
-    const std::string plugin = std::string("plugin '") + d.name + "': ";
     const bool any = d.state_version != 0 || d.state_min_version != 0 || d.export_state != nullptr ||
                      d.import_state != nullptr;
     if (!any) return;
+    const std::string plugin = std::string("plugin '") + d.name + "': ";
     if (d.state_version == 0 || d.export_state == nullptr || d.import_state == nullptr)
         reject_plugin_file(file, plugin + "state hand-over needs state_version (>= 1), export_state() and "
                                           "import_state() together (state_version " +
@@ -130,25 +123,31 @@ void check_state_handover(const fs::path &file, iots_plugin_descriptor_t &d) {
                                      " is above state_version " + std::to_string(d.state_version));
 }
 
-// A field that struct_size covers only in part is not the plugin's (a struct_size that ends
-// inside a field is corrupt or hand-written): it and everything after it read as zero, as in a
-// plugin built before that field existed. Found by fuzz_plugin_descriptor: two bytes of
-// config_key_size made the host step through the key table past its end.
-void drop_fields_struct_size_cuts(iots_plugin_descriptor_t &copy, size_t struct_size) {
-    const size_t appended_field_ends[] = {
-#define IOTS_FIELD_END(field) offsetof(iots_plugin_descriptor_t, field) + sizeof(iots_plugin_descriptor_t::field)
-        IOTS_FIELD_END(config_key_size), IOTS_FIELD_END(state_version), IOTS_FIELD_END(state_min_version),
-        IOTS_FIELD_END(export_state),    IOTS_FIELD_END(import_state),  IOTS_FIELD_END(write_sink),
-        IOTS_FIELD_END(gauges),
-#undef IOTS_FIELD_END
+// The appended fields a plugin has: those of its ABI minor or older that its struct_size covers
+// whole. The rest read as zero, as in a plugin built before they existed: what lies past an
+// older minor's fields is not ours to read, and a struct_size that ends inside a field is
+// corrupt (fuzz_plugin_descriptor: two bytes of config_key_size made the host step through the
+// key table past its end). Fields are in ABI order, so the first one missing ends the rest.
+void keep_only_fields_the_plugin_has(iots_plugin_descriptor_t &copy, size_t struct_size) {
+    struct AppendedField {
+        size_t end;
+        uint16_t abi_minor;
     };
+#define IOTS_FIELD(field, minor) \
+    AppendedField { offsetof(iots_plugin_descriptor_t, field) + sizeof(iots_plugin_descriptor_t::field), minor }
+    const AppendedField appended[] = {
+        IOTS_FIELD(config_key_size, 1), IOTS_FIELD(state_version, 2), IOTS_FIELD(state_min_version, 2),
+        IOTS_FIELD(export_state, 2),    IOTS_FIELD(import_state, 2),  IOTS_FIELD(write_sink, 3),
+        IOTS_FIELD(gauges, 4),
+    };
+#undef IOTS_FIELD
     static_assert(offsetof(iots_plugin_descriptor_t, gauges) + sizeof(iots_plugin_descriptor_t::gauges) ==
                       sizeof(iots_plugin_descriptor_t),
-                  "a field appended to the descriptor belongs in appended_field_ends");
+                  "a field appended to the descriptor belongs in `appended`");
     size_t whole = offsetof(iots_plugin_descriptor_t, config_key_size);
-    for (const size_t end : appended_field_ends) {
-        if (end > struct_size) break;
-        whole = end;
+    for (const AppendedField &field : appended) {
+        if (field.end > struct_size || copy.abi_minor < field.abi_minor) break;
+        whole = field.end;
     }
     if (whole < sizeof copy) std::memset(reinterpret_cast<unsigned char *>(&copy) + whole, 0, sizeof copy - whole);
 }
@@ -206,7 +205,7 @@ iots_plugin_descriptor_t check_descriptor(const fs::path &file, uint32_t index,
 
     iots_plugin_descriptor_t copy{};
     std::memcpy(&copy, given, std::min<size_t>(given->struct_size, sizeof copy));
-    drop_fields_struct_size_cuts(copy, given->struct_size);
+    keep_only_fields_the_plugin_has(copy, given->struct_size);
 
     if (copy.name == nullptr) reject_plugin_file(file, which + ": name is NULL");
     if (!valid_plugin_name(copy.name)) {
@@ -215,10 +214,7 @@ iots_plugin_descriptor_t check_descriptor(const fs::path &file, uint32_t index,
                          " characters of [a-z0-9_]");
     }
     const std::string plugin = std::string("plugin '") + copy.name + "': ";
-    // A sink (ABI 1.3) is the one kind whose descriptor must reach write_sink; an older minor
-    // has no such field (what lies past its struct is not ours to read).
-    if (copy.abi_minor < 3) copy.write_sink = nullptr;
-    if (copy.abi_minor < 4) copy.gauges = nullptr;  // ABI 1.4
+    // A sink (ABI 1.3) is the one kind whose descriptor must reach write_sink.
     const auto kind = raw_value(copy.kind);
     const bool sink = kind == IOTS_PLUGIN_SINK && copy.abi_minor >= 3;
     if (kind != IOTS_PLUGIN_STAGE && kind != IOTS_PLUGIN_RULE && !sink) {
