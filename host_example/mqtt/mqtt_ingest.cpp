@@ -4,7 +4,11 @@
 
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
+#include <poll.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
 
 #include <algorithm>
 #include <chrono>
@@ -119,7 +123,11 @@ struct MqttIngest::Client {
     mosquitto *mosq = nullptr;
     std::atomic<bool> connected{false};
     std::atomic<bool> subscribed{false};
-    bool loop_started = false;
+    std::thread network;  // run_network()
+    std::mutex wake_mutex;
+    std::condition_variable wake;  // ends a reconnect backoff early on stop
+    bool stop = false;             // under wake_mutex: DISCONNECT is queued, flush it and end
+    std::atomic<int> reconnect_delay_s{1};
 };
 
 namespace {
@@ -180,7 +188,9 @@ MqttIngest::MqttIngest(const iots_api_t *api, iots_ingest_t *ingest, const MqttO
             if (!client->mosq) throw std::runtime_error("mosquitto_new failed for client id '" + client->id + "'");
             mosquitto_int_option(client->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
             mosquitto_int_option(client->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, 100);
-            mosquitto_reconnect_delay_set(client->mosq, 1, static_cast<unsigned>(options.reconnect_max_s), true);
+            // Our own network thread (run_network): libmosquitto queues packets instead of
+            // writing them from the calling thread, so a PUBACK still leaves after on_message.
+            mosquitto_threaded_set(client->mosq, true);
             mosquitto_connect_v5_callback_set(client->mosq, on_connect);
             mosquitto_disconnect_v5_callback_set(client->mosq, on_disconnect);
             mosquitto_message_v5_callback_set(client->mosq, on_message);
@@ -193,10 +203,9 @@ MqttIngest::MqttIngest(const iots_api_t *api, iots_ingest_t *ingest, const MqttO
             if (rc != MOSQ_ERR_SUCCESS)
                 std::fprintf(stderr, "mqtt: %s not reachable yet (%s); retrying with backoff\n", broker_.c_str(),
                              mosquitto_strerror(rc));
-            if (mosquitto_loop_start(client->mosq) != MOSQ_ERR_SUCCESS)
-                throw std::runtime_error("mqtt: cannot start the network thread");
-            client->loop_started = true;
+            Client &started = *client;
             clients_.push_back(std::move(client));
+            started.network = std::thread([this, &started] { run_network(started); });
         }
     } catch (...) {
         mosquitto_property_free_all(&connect_properties);
@@ -215,6 +224,7 @@ void MqttIngest::connected(Client &client, mosquitto *mosq, int rc) {
         return;
     }
     client.connected = true;
+    client.reconnect_delay_s = 1;
     counters_.connects.fetch_add(1, std::memory_order_relaxed);
     counters_.connected.fetch_add(1, std::memory_order_relaxed);
     // Again on every connection: a resumed session keeps it, a new one needs it.
@@ -295,6 +305,57 @@ void MqttIngest::handle(const char *topic, std::string_view payload) {
     }
 }
 
+// One client's network thread, instead of mosquitto_loop_start: libmosquitto's own loop does a
+// pselect() before every packet, so a small QoS 0 message cost the gateway a pselect and three
+// read()s (command byte, remaining length, rest: lib/packet_mosq.c, packet__read). Here one
+// poll() is followed by up to kPacketsPerWakeup packets, until the socket would block; then the
+// packets queued meanwhile (the PUBACKs of the messages just handled, SUBSCRIBE, PINGREQ) are
+// written, and the keepalive is served. A lost connection is retried with backoff (1 s doubling
+// to 30 s, reset by a CONNACK), as libmosquitto's loop did.
+void MqttIngest::run_network(Client &client) {
+    constexpr int kPacketsPerWakeup = 256;
+    constexpr int kPollMs = 100;  // how soon a stop or a queued packet from another thread is seen
+    mosquitto *mosq = client.mosq;
+    auto stop_requested = [&client] {
+        std::lock_guard lock(client.wake_mutex);
+        return client.stop;
+    };
+    while (!stop_requested()) {
+        const int sock = mosquitto_socket(mosq);
+        if (sock < 0) {  // not connected (never was, or lost): reconnect after the backoff
+            const int delay = client.reconnect_delay_s.load();
+            {
+                std::unique_lock lock(client.wake_mutex);
+                if (client.wake.wait_for(lock, std::chrono::seconds(delay), [&client] { return client.stop; })) break;
+            }
+            client.reconnect_delay_s = std::min(delay * 2, std::max(1, options_.reconnect_max_s));
+            mosquitto_reconnect(mosq);  // failure leaves the socket closed: the next round waits again
+            continue;
+        }
+        pollfd fd{sock, static_cast<short>(POLLIN | (mosquitto_want_write(mosq) ? POLLOUT : 0)), 0};
+        const int ready = poll(&fd, 1, kPollMs);
+        int rc = MOSQ_ERR_SUCCESS;
+        if (ready > 0 && (fd.revents & (POLLIN | POLLHUP | POLLERR))) {
+            for (int i = 0; i < kPacketsPerWakeup && rc == MOSQ_ERR_SUCCESS && mosquitto_socket(mosq) >= 0; ++i) {
+                errno = 0;
+                rc = mosquitto_loop_read(mosq, 1);  // one packet; EAGAIN: nothing more to read now
+                if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            }
+        }
+        if (rc == MOSQ_ERR_SUCCESS && mosquitto_socket(mosq) >= 0 && mosquitto_want_write(mosq))
+            rc = mosquitto_loop_write(mosq, 1);  // writes every queued packet it can
+        if (rc == MOSQ_ERR_SUCCESS && mosquitto_socket(mosq) >= 0) mosquitto_loop_misc(mosq);  // keepalive
+        // An error closed the socket and ran on_disconnect (libmosquitto's rc handling): the next
+        // round reconnects.
+    }
+    // Stopping: stop() queued a DISCONNECT; write it (and any PUBACK still queued), at most 1 s.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (mosquitto_socket(mosq) >= 0 && mosquitto_want_write(mosq) && std::chrono::steady_clock::now() < deadline) {
+        pollfd fd{mosquitto_socket(mosq), POLLOUT, 0};
+        if (poll(&fd, 1, kPollMs) > 0 && mosquitto_loop_write(mosq, 1) != MOSQ_ERR_SUCCESS) break;
+    }
+}
+
 void MqttIngest::stop() {
     stopping_ = true;
     mosquitto_property *properties = nullptr;
@@ -303,8 +364,13 @@ void MqttIngest::stop() {
     mosquitto_property_add_int32(&properties, MQTT_PROP_SESSION_EXPIRY_INTERVAL, 0);
     for (auto &client : clients_) {
         if (!client->mosq) continue;
-        mosquitto_disconnect_v5(client->mosq, MQTT_RC_NORMAL_DISCONNECTION, properties);
-        if (client->loop_started) mosquitto_loop_stop(client->mosq, false);
+        mosquitto_disconnect_v5(client->mosq, MQTT_RC_NORMAL_DISCONNECTION, properties);  // queued
+        {
+            std::lock_guard lock(client->wake_mutex);
+            client->stop = true;
+        }
+        client->wake.notify_all();
+        if (client->network.joinable()) client->network.join();  // it writes the DISCONNECT first
         mosquitto_destroy(client->mosq);
         client->mosq = nullptr;
     }

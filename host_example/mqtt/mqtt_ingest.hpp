@@ -11,8 +11,9 @@
 //   rate limited  dropped and counted (never DLQ'd: a flood must not reach Kafka either way);
 //   backpressure  the message callback retries those readings with a backoff until they are
 //                 accepted or the gateway stops (then counted as dropped).
-// The callback runs on libmosquitto's network thread (mosquitto_loop_start), which writes a
-// QoS 1 message's PUBACK only after the callback returns: the ack follows acceptance.
+// The callback runs on the client's network thread (run_network, libmosquitto in its external
+// threads mode), which writes a QoS 1 message's PUBACK only after the callback returns: the ack
+// follows acceptance.
 #pragma once
 
 #include <atomic>
@@ -101,6 +102,7 @@ public:
     void subscribed(Client &client, int granted_qos);  // -1: refused
 
 private:
+    void run_network(Client &client);
 
     const iots_api_t *api_;
     iots_ingest_t *ingest_;
