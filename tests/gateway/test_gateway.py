@@ -262,7 +262,7 @@ def test_each_device_rate_holds_within_5_percent(gateway):
     # Two devices at once, with their own limits (config overrides): the token-bucket model
     # allows rate * t + burst readings in t seconds of constant demand.
     out = {}
-    threads = [threading.Thread(target=hammer, args=(gateway, d, 4.0, out)) for d in ("rate-a", "rate-b")]
+    threads = [threading.Thread(target=hammer, args=(gateway, d, 10.0, out)) for d in ("rate-a", "rate-b")]
     for t in threads:
         t.start()
     for t in threads:
