@@ -165,11 +165,13 @@ private:
     iotstream::plugin::PagedPool<SensorSlot, 9> slots_;  // 512 slots (40 KiB) per page
 };
 
-// Streams emit at different phases of the interval, and each tick emits at most
-// kEmitsPerTick aggregates: 100K sensors emitted in one go would stall the pipeline thread for
-// ~100 ms every interval (seen as event-to-alert p99 latency).
+// Streams emit at different phases of the interval, and each tick (the host ticks about every
+// 25 ms) emits at most kEmitsPerTick aggregates, ~20K/s: 100K sensors emitted in one go would
+// stall the pipeline thread for ~100 ms every interval, and 2048 per 100 ms tick still sent
+// bursts that delayed the alerts behind them in the output producer and broker (output hop p99
+// 51 ms against 10-12 ms with 512 per 25 ms; docs/benchmarks.md, event-to-alert per hop).
 constexpr int64_t kEmissionPhases = 16;
-constexpr size_t kEmitsPerTick = 2048;
+constexpr size_t kEmitsPerTick = 512;
 
 int64_t wall_clock_now_ms() {
     using namespace std::chrono;

@@ -336,7 +336,7 @@ typedef struct iots_plugin_descriptor_s {
     int (*process)(void *instance, const iots_batch_view_t *batch, char *errstr,
                    size_t errstr_size);
     /**
-     * Called about every 100 ms with the wall clock: emit on an interval, close windows of
+     * Called about every 25 ms with the wall clock: emit on an interval, close windows of
      * idle streams. May be NULL.
      */
     int (*tick)(void *instance, int64_t wall_clock_ms);

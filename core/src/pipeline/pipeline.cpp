@@ -9,7 +9,9 @@
 namespace iotstream {
 
 namespace {
-constexpr int kTickIntervalMs = 100;
+// Stages' tick(): often enough that interval emissions leave in small steps (the aggregate
+// stage emits at most 512 per tick), which keeps alerts from queuing behind bursts.
+constexpr int kTickIntervalMs = 25;
 constexpr int kPluginPollIntervalMs = 250;
 }  // namespace
 
