@@ -1,6 +1,9 @@
 // The consumer-group member: the seed's IoTDataConsumer on librdkafka. Polls batches, commits
 // explicit offsets (with optional metadata) only after the caller's work succeeded, rewinds on
 // failure, rebalances cooperatively, pauses for backpressure and reports per-partition lag.
+// One class in three files: consumer_group.cpp (the client, subscription, rebalances, leaving),
+// consumer_poll.cpp (poll, pause/resume, stats), consumer_offsets.cpp (commits, committed,
+// seek, rewind, lag, and the reads of a bounded run).
 #pragma once
 
 #include <atomic>
@@ -96,6 +99,27 @@ public:
     void pause_all();
     void resume_all();
     bool paused() const { return paused_; }
+
+    // A bounded run reads partitions it assigns itself, outside the group's rebalancing:
+    // Every partition of `topics`, from the cluster's metadata. Throws Error(IOTS_ERR_KAFKA).
+    TopicPartitions partitions_of(const std::vector<std::string> &topics, int timeout_ms);
+    struct OffsetRange {
+        std::string topic;
+        int32_t partition = -1;
+        int64_t begin = -1;  // the low watermark: the first offset still held
+        int64_t end = -1;    // the high watermark: the offset the next record will get
+    };
+    // The begin and end offsets of `parts` as of now, asked of each partition's leader.
+    std::vector<OffsetRange> end_offsets(const TopicPartitions &parts, int timeout_ms);
+    // For each of `parts`, in order, the first offset whose timestamp is at or after `time_ms`;
+    // -1 where there is none (or the broker cannot look it up).
+    std::vector<int64_t> offsets_for_time(const TopicPartitions &parts, int64_t time_ms, int timeout_ms);
+    // Assigns the partitions of `starts` directly (replacing the assignment; no group
+    // rebalance, no hooks), each read from its `offset` (metadata is not used).
+    void assign_from(const std::vector<CommitPoint> &starts);
+    // The fetch position of an assigned partition (the offset after the last one fetched,
+    // delivered or not); negative while unknown.
+    int64_t position(const std::string &topic, int32_t partition);
 
     TopicPartitions assignment() const;
     // Per-partition lag of the current assignment. Thread-safe.
