@@ -1,3 +1,6 @@
+// The ingestion service: its config, then per payload: split (payload_split.cpp), wrap each
+// reading in the envelope, let the decoder judge it, check the device's sensor ids and rate,
+// produce what is granted, dead-letter what is invalid, count.
 #include "ingest/ingestor.hpp"
 
 #include <algorithm>
@@ -11,17 +14,13 @@
 #include "decode/timestamp.hpp"
 #include "kafka/envelope.hpp"
 #include "kafka/producer.hpp"
+#include "ingest/payload_split.hpp"
 
 namespace iotstream {
 
-namespace {
+using namespace ingest_reason;
 
-constexpr const char *kReasonRateLimited = "rate_limited";
-constexpr const char *kReasonQueueFull = "queue_full";
-constexpr const char *kReasonTooLarge = "too_large";
-constexpr const char *kReasonForeignSensor = "foreign_sensor_id";
-constexpr const char *kReasonProducerRefused = "producer_refused";
-constexpr const char *kReasonSendFailed = "send_failed";
+namespace {
 
 int64_t steady_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -50,102 +49,7 @@ RateLimits read_limits(const Json &object, const std::string &what, RateLimits f
     return limits;
 }
 
-bool is_blank(std::string_view text) {
-    return text.find_first_not_of(" \t\r\n") == std::string_view::npos;
-}
-
 }  // namespace
-
-struct Ingestor::Scratch {
-    explicit Scratch(std::shared_ptr<const DecoderSchema> schema) : decoder(std::move(schema)) {}
-    simdjson::dom::parser parser;
-    simdjson::ondemand::parser raw_parser;  // source texts (raw_json) of what `parser` validated
-    std::string padded;
-    std::vector<std::string> items;      // each reading's own text (for the DLQ)
-    std::vector<std::string> envelopes;  // what the decoder checks and the producer sends
-    std::vector<RawRecord> records;
-    Decoder decoder;
-    DecodedBatch decoded;
-
-    // Parses `text` with the reused parser; the element lives until the next parse.
-    simdjson::error_code parse(std::string_view text, simdjson::dom::element &out) {
-        padded.assign(text);
-        padded.resize(text.size() + simdjson::SIMDJSON_PADDING, '\0');
-        raw_length = text.size();
-        return parser.parse(padded.data(), text.size(), false).get(out);
-    }
-
-    // The source text of each element of the JSON array in `padded` (which `parse` has just
-    // validated), appended to `items` as they are: no reformatting of numbers.
-    bool raw_elements() {
-        simdjson::ondemand::document doc;
-        simdjson::ondemand::array array;
-        if (raw_parser.iterate(padded.data(), raw_length, padded.size()).get(doc) || doc.get_array().get(array))
-            return false;
-        for (auto element : array) {
-            simdjson::ondemand::value value;
-            if (element.get(value)) return false;
-            std::string_view raw;
-            if (!raw_value(value, raw)) return false;
-            items.emplace_back(raw);
-        }
-        return true;
-    }
-
-    // The source texts of the first "sensor_id", "timestamp" and "data" members of the JSON
-    // object `text` (valid JSON: validated before), in one pass; false when it is no object.
-    struct Fields {
-        std::string_view sensor_id, timestamp, data;
-        bool has_sensor_id = false, has_timestamp = false, has_data = false;
-    };
-    bool raw_fields(std::string_view text, Fields &out) {
-        if (text.data() != padded.data() || raw_length != text.size()) {
-            padded.assign(text);
-            padded.resize(text.size() + simdjson::SIMDJSON_PADDING, '\0');
-            raw_length = text.size();
-        }
-        out = Fields{};
-        simdjson::ondemand::document doc;
-        simdjson::ondemand::object object;
-        if (raw_parser.iterate(padded.data(), raw_length, padded.size()).get(doc) || doc.get_object().get(object))
-            return false;
-        for (auto field : object) {
-            std::string_view key;
-            if (field.unescaped_key().get(key)) return false;
-            std::string_view *slot = nullptr;
-            bool *seen = nullptr;
-            if (key == "sensor_id") slot = &out.sensor_id, seen = &out.has_sensor_id;
-            else if (key == "timestamp") slot = &out.timestamp, seen = &out.has_timestamp;
-            else if (key == "data") slot = &out.data, seen = &out.has_data;
-            if (slot == nullptr || *seen) continue;  // the first of duplicate keys, as the DOM's lookup
-            simdjson::ondemand::value value;
-            if (field.value().get(value) || !raw_value(value, *slot)) return false;
-            *seen = true;
-        }
-        return true;
-    }
-
-    size_t raw_length = 0;        // of the text in `padded`
-    bool items_validated = false;  // `items` are a validated array's elements
-
-private:
-    static bool raw_value(simdjson::ondemand::value &value, std::string_view &out) {
-        simdjson::ondemand::json_type type;
-        if (value.type().get(type)) return false;
-        if (type == simdjson::ondemand::json_type::object) {
-            simdjson::ondemand::object object;
-            return !value.get_object().get(object) && !object.raw_json().get(out);
-        }
-        if (type == simdjson::ondemand::json_type::array) {
-            simdjson::ondemand::array array;
-            return !value.get_array().get(array) && !array.raw_json().get(out);
-        }
-        out = value.raw_json_token();  // a scalar, with the whitespace after it
-        while (!out.empty() && (out.back() == ' ' || out.back() == '\t' || out.back() == '\r' || out.back() == '\n'))
-            out.remove_suffix(1);
-        return true;
-    }
-};
 
 Ingestor::Ingestor(const Json &config, Producer *producer) {
     ConfigReader reader(config, "ingest config");
@@ -211,70 +115,12 @@ void Ingestor::checkin(std::unique_ptr<Scratch> scratch) {
     pool_.push_back(std::move(scratch));
 }
 
-// Splits a payload into readings: a JSON array's elements, a single document, or NDJSON lines.
-// Text that is none of these stays one item, for the decoder to name what is wrong with it.
-void Ingestor::split_items(std::string_view payload, Scratch &scratch, std::vector<IngestResult> &results) {
-    scratch.items.clear();
-    scratch.items_validated = false;
-    const size_t start = payload.find_first_not_of(" \t\r\n");
-    if (start != std::string_view::npos && payload[start] == '[') {
-        simdjson::dom::element root;
-        if (!scratch.parse(payload, root) && root.is_array() && root.get_array().value_unsafe().size() > 0) {
-            simdjson::dom::array array = root.get_array().value_unsafe();
-            if (array.size() > max_readings_) {
-                results.push_back({IOTS_INGEST_TOO_LARGE, kReasonTooLarge,
-                                   "payload has " + std::to_string(array.size()) + " readings; max_readings is " +
-                                       std::to_string(max_readings_)});
-                return;
-            }
-            // Each element's own text, as the device wrote it (reformatting numbers through the
-            // DOM cost more than the rest of ingestion); the DOM parse above validated it all.
-            scratch.items_validated = true;
-            if (scratch.raw_elements() && scratch.items.size() == array.size()) return;
-            scratch.items.clear();
-            for (simdjson::dom::element element : array) scratch.items.push_back(simdjson::to_string(element));
-            return;
-        }
-        // Not an array of readings (bad JSON, or `[]`, which holds none): one item, so the
-        // device gets a result that says why (fuzz_ingest found `[]` answered with nothing).
-        scratch.items.emplace_back(payload);
-        return;
-    }
-    // Several non-blank lines are NDJSON unless the whole text is one (pretty-printed) document.
-    size_t lines = 0;
-    for (size_t pos = 0; pos <= payload.size() && lines < 2;) {
-        size_t end = std::min(payload.find('\n', pos), payload.size());
-        if (!is_blank(payload.substr(pos, end - pos))) ++lines;
-        pos = end + 1;
-    }
-    simdjson::dom::element root;
-    if (lines < 2 || (!scratch.parse(payload, root) && root.is_object())) {
-        scratch.items.emplace_back(payload);
-        return;
-    }
-    for (size_t pos = 0; pos <= payload.size();) {
-        size_t end = std::min(payload.find('\n', pos), payload.size());
-        std::string_view line = payload.substr(pos, end - pos);
-        if (!is_blank(line)) {
-            if (scratch.items.size() == max_readings_) {
-                scratch.items.clear();
-                results.push_back({IOTS_INGEST_TOO_LARGE, kReasonTooLarge,
-                                   "payload has more than " + std::to_string(max_readings_) +
-                                       " readings (max_readings)"});
-                return;
-            }
-            scratch.items.emplace_back(line);
-        }
-        pos = end + 1;
-    }
-}
-
 void Ingestor::submit(std::string_view device_id, std::string_view payload, std::vector<IngestResult> &results) {
     if (device_id.empty()) throw Error(IOTS_ERR_INVALID_ARG, "device_id must not be empty");
     results.clear();
     payloads_.fetch_add(1, std::memory_order_relaxed);
     if (payload.size() > max_payload_bytes_) {
-        results.push_back({IOTS_INGEST_TOO_LARGE, kReasonTooLarge,
+        results.push_back({IOTS_INGEST_TOO_LARGE, kTooLarge,
                            "payload is " + std::to_string(payload.size()) + " bytes; max_payload_bytes is " +
                                std::to_string(max_payload_bytes_)});
         count(results);
@@ -367,7 +213,7 @@ void Ingestor::submit(std::string_view device_id, std::string_view payload, std:
                                        "the payload names sensor_id '" + std::string(foreign->data, foreign->len) +
                                        "', so none of it is produced";
             for (uint32_t row = 0; row < view.count; ++row)
-                results[rows[row]] = {IOTS_INGEST_FORBIDDEN, kReasonForeignSensor, detail};
+                results[rows[row]] = {IOTS_INGEST_FORBIDDEN, kForeignSensor, detail};
         }
     }
 
@@ -375,7 +221,7 @@ void Ingestor::submit(std::string_view device_id, std::string_view payload, std:
         const auto grant = limiter_->take(device_id, view.count, steady_ms());
         send_granted(device_id, *scratch, grant.granted, results);
         for (uint32_t rest = grant.granted; rest < view.count; ++rest)
-            results[rows[rest]] = {IOTS_INGEST_RATE_LIMITED, kReasonRateLimited,
+            results[rows[rest]] = {IOTS_INGEST_RATE_LIMITED, kRateLimited,
                                    "device '" + std::string(device_id) + "' is over its rate; retry in " +
                                        std::to_string(grant.retry_after_ms) + " ms",
                                    grant.retry_after_ms};
@@ -411,15 +257,15 @@ void Ingestor::send_granted(std::string_view device_id, Scratch &scratch, uint32
                 const bool size = e.kafka_error() == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
                                   e.kafka_error() == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE ||
                                   e.kafka_error() == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
-                results[index] = size ? IngestResult{IOTS_INGEST_TOO_LARGE, kReasonTooLarge, e.what()}
-                                      : IngestResult{IOTS_INGEST_INVALID, kReasonProducerRefused, e.what()};
+                results[index] = size ? IngestResult{IOTS_INGEST_TOO_LARGE, kTooLarge, e.what()}
+                                      : IngestResult{IOTS_INGEST_INVALID, kProducerRefused, e.what()};
                 ++refunded;
                 continue;
             }
-            stop = {IOTS_INGEST_BACKPRESSURE, kReasonSendFailed, e.what()};
+            stop = {IOTS_INGEST_BACKPRESSURE, kSendFailed, e.what()};
         } catch (const Error &e) {
             if (e.code() != IOTS_ERR_QUEUE_FULL) throw;  // a closed producer: the caller's error
-            stop = {IOTS_INGEST_BACKPRESSURE, kReasonQueueFull, e.what()};
+            stop = {IOTS_INGEST_BACKPRESSURE, kQueueFull, e.what()};
         }
         break;
     }
