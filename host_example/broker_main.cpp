@@ -13,7 +13,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/checked_int.hpp"
 #include "iotstream/iotstream.h"
 
 namespace {
@@ -54,12 +53,12 @@ int main(int argc, char **argv) {
             if (i + 1 >= argc) die(arg + " needs a value (see --help)");
             return argv[++i];
         };
-        // Integers through the core's one checked conversion (header-only): 1.5, 1e3 or
-        // 99999999999999999999 are refused by name, never truncated or clamped.
+        // Integers by the core's one rule (iots_parse_int): 1.5, 1e3 or 99999999999999999999
+        // are refused by name, never truncated or clamped.
         auto integer = [&](const std::string &text, int64_t min, int64_t max) {
             int64_t result = 0;
-            std::string why;
-            if (!iotstream::checked_int_text(text, min, max, result, why)) die(arg + " " + why);
+            char why[256];
+            if (iots_parse_int(text.c_str(), min, max, &result, why, sizeof why) != IOTS_OK) die(arg + " " + why);
             return result;
         };
         if (arg == "--help" || arg == "-h") {

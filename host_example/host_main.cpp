@@ -15,9 +15,10 @@
 
 int main(int argc, char **argv) {
     using namespace iotstream_host;
-    Options options = parse_options(argc, argv);
     start_signal_thread();
-    api = load_library(options);
+    // Before the flags: their integers are parsed by the core's rule (iots_parse_int).
+    api = load_library(library_flag(argc, argv));
+    Options options = parse_options(argc, argv);
     api->log_set_level(parse_level(options.log_level));
     // Defaults the core owns (iots_defaults_json): topic names and partitions.
     if (options.input_topic.empty()) options.input_topic = core_topic("readings");

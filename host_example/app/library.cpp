@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -19,10 +20,10 @@ const Json &core_defaults() {
 
 std::string core_topic(const char *name) { return core_defaults()["topics"][name].get<std::string>(); }
 
-const iots_api_t *load_library(const Options &o) {
+const iots_api_t *load_library(const std::string &library) {
     std::vector<std::string> candidates;
-    if (!o.library.empty()) {
-        candidates.push_back(o.library);
+    if (!library.empty()) {
+        candidates.push_back(library);
     } else {
         std::error_code ec;
         auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
@@ -46,6 +47,14 @@ const iots_api_t *load_library(const Options &o) {
         return table;
     }
     die("cannot load libiotstream:" + errors);
+}
+
+int64_t integer_flag(const std::string &flag, const std::string &text, int64_t min, int64_t max) {
+    int64_t value = 0;
+    char why[256];
+    if (api->parse_int(text.c_str(), min, max, &value, why, sizeof why) != IOTS_OK)
+        throw std::runtime_error(flag + " " + why);
+    return value;
 }
 
 void check(iots_err_t err, const char *errstr, const std::string &what) {

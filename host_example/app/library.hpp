@@ -2,6 +2,7 @@
 // dlsym for the C API table. Everything the host asks of the core goes through `api`.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -14,9 +15,14 @@ namespace iotstream_host {
 // Set once by main() before any command runs; never unloaded.
 extern const iots_api_t *api;
 
-// --library, else next to this program, else the dynamic linker's search path; dies with
-// every path tried and why.
-const iots_api_t *load_library(const Options &o);
+// `library` (--library), else next to this program, else the dynamic linker's search path;
+// dies with every path tried and why.
+const iots_api_t *load_library(const std::string &library);
+
+// An integer flag's value by the core's one rule for integers (iots_parse_int: never wrapped
+// or truncated), or std::runtime_error naming the flag: "--brokers must be an integer in
+// [1, 16], got 1.5". Needs `api`.
+int64_t integer_flag(const std::string &flag, const std::string &text, int64_t min, int64_t max);
 
 // Dies naming `what` and the core's error text when err is not IOTS_OK.
 void check(iots_err_t err, const char *errstr, const std::string &what);

@@ -7,7 +7,7 @@
 #include <map>
 #include <stdexcept>
 
-#include "common/checked_int.hpp"
+#include "app/library.hpp"
 #include "mqtt/mqtt_ingest.hpp"
 
 namespace iotstream_host {
@@ -111,6 +111,13 @@ std::string usage(const std::function<std::string(const std::string &)> &default
     std::exit(2);
 }
 
+std::string library_flag(int argc, char **argv) {
+    std::string library;
+    for (int i = 1; i + 1 < argc; ++i)
+        if (std::string(argv[i]) == "--library") library = argv[++i];
+    return library;
+}
+
 Options parse_options(int argc, char **argv) {
     Options o;
     int i = 1;
@@ -127,13 +134,14 @@ Options parse_options(int argc, char **argv) {
             if (i + 1 >= argc) die(flag + " needs a value (see --help)");
             return argv[++i];
         };
-        // Integer flags go through the core's one checked conversion (header-only): a value out
-        // of range or with a fraction is refused by name, never wrapped or truncated.
+        // Integer flags go through the core's one rule (iots_parse_int): a value out of range
+        // or with a fraction is refused by name, never wrapped or truncated.
         auto integer = [&](int64_t min, int64_t max = INT32_MAX) {
-            int64_t result = 0;
-            std::string why;
-            if (!iotstream::checked_int_text(value(), min, max, result, why)) die(flag + " " + why);
-            return result;
+            try {
+                return integer_flag(flag, value(), min, max);
+            } catch (const std::runtime_error &e) {
+                die(e.what());
+            }
         };
         if (flag == "--help" || flag == "-h") {
             o.help = true;  // the other flags still count (--library, --plugins)

@@ -51,7 +51,10 @@ struct Options {
     int batch = 1;
 };
 
-// Parses argv; prints --help and exits 0, or names a bad flag and exits 2.
+// The value of the last --library flag, or "": read before the library is loaded (and so
+// before parse_options(), which needs the library for integer flags).
+std::string library_flag(int argc, char **argv);
+// Parses argv (the library loaded); prints --help and exits 0, or names a bad flag and exits 2.
 Options parse_options(int argc, char **argv);
 
 // The --help text; the defaults that the core or a plugin owns (written "@{window.size_s}",

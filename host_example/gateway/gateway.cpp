@@ -1,6 +1,6 @@
 #include "gateway/gateway.hpp"
 
-#include "common/checked_int.hpp"
+#include "app/library.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -49,15 +49,15 @@ bool parse_gateway_flag(const std::string &flag, const std::function<std::string
     else if (flag == "--shared-token-file") o.shared_token_file = next();
     else if (flag == "--device-rate") o.device_rate = number(flag, next(), 1e-6);
     else if (flag == "--device-burst") o.device_burst = number(flag, next(), 1);
-    // Integers through the core's one checked conversion: 1.5 or 1e300 are refused, not truncated.
+    // Integers by the core's one rule (iots_parse_int): 1.5 or 1e300 are refused, not truncated.
     else if (flag == "--max-body-bytes")
-        o.max_body_bytes = static_cast<size_t>(iotstream::checked_int_flag(flag, next(), 64, int64_t{1} << 30));
+        o.max_body_bytes = static_cast<size_t>(integer_flag(flag, next(), 64, int64_t{1} << 30));
     else if (flag == "--max-connections")
-        o.max_connections = static_cast<size_t>(iotstream::checked_int_flag(flag, next(), 1, 1000000));
+        o.max_connections = static_cast<size_t>(integer_flag(flag, next(), 1, 1000000));
     else if (flag == "--read-timeout-ms")
-        o.read_timeout_ms = static_cast<int>(iotstream::checked_int_flag(flag, next(), 10, INT32_MAX));
+        o.read_timeout_ms = static_cast<int>(integer_flag(flag, next(), 10, INT32_MAX));
     else if (flag == "--http-threads")
-        o.http_threads = static_cast<int>(iotstream::checked_int_flag(flag, next(), 1, 1024));
+        o.http_threads = static_cast<int>(integer_flag(flag, next(), 1, 1024));
     else return mqtt::parse_mqtt_flag(flag, next, o.mqtt);
     return true;
 }

@@ -1,6 +1,6 @@
 #include "mqtt/mqtt_ingest.hpp"
 
-#include "common/checked_int.hpp"
+#include "app/library.hpp"
 
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
@@ -43,9 +43,9 @@ namespace {
 
 constexpr size_t kMaxDeviceIdBytes = 256;
 
-// Through the core's one checked conversion, as every integer flag (common/checked_int.hpp).
-int integer_flag(const std::string &flag, const std::string &text, int min, int max) {
-    return static_cast<int>(iotstream::checked_int_flag(flag, text, min, max));
+// By the core's one rule (iots_parse_int), as every integer flag.
+int int_flag(const std::string &flag, const std::string &text, int min, int max) {
+    return static_cast<int>(integer_flag(flag, text, min, max));
 }
 
 // The filter a subscriber's topics are matched against: without a "$share/<group>/" prefix.
@@ -65,10 +65,10 @@ std::once_flag g_lib_init;
 bool parse_mqtt_flag(const std::string &flag, const std::function<std::string()> &next, MqttOptions &o) {
     if (flag == "--mqtt") o.broker = next();
     else if (flag == "--mqtt-topic") o.topic = next();
-    else if (flag == "--mqtt-qos") o.qos = integer_flag(flag, next(), 0, 1);
+    else if (flag == "--mqtt-qos") o.qos = int_flag(flag, next(), 0, 1);
     else if (flag == "--mqtt-client-id") o.client_id = next();
-    else if (flag == "--mqtt-clients") o.clients = integer_flag(flag, next(), 1, 64);
-    else if (flag == "--mqtt-session-expiry") o.session_expiry_s = integer_flag(flag, next(), 0, 86400 * 7);
+    else if (flag == "--mqtt-clients") o.clients = int_flag(flag, next(), 1, 64);
+    else if (flag == "--mqtt-session-expiry") o.session_expiry_s = int_flag(flag, next(), 0, 86400 * 7);
     else return false;
     return true;
 }

@@ -10,7 +10,7 @@ if [ -n "$stray" ]; then
 fi
 for required in iots_version iots_version_str iots_get_api iots_err_str iots_broker_new iots_ingest_new \
                 iots_ingest_submit iots_ingest_reply_item iots_ingest_close iots_metrics_prometheus iots_pipeline_set_output_tap \
-                iots_defaults_json; do
+                iots_defaults_json iots_parse_int; do
   # A here-string, not a pipe: grep -q exits at the first match, and under pipefail the
   # writer's SIGPIPE would fail the check at random.
   grep -qx "$required" <<<"$symbols" || { echo "FAIL: $required is not exported"; exit 1; }

@@ -1,7 +1,10 @@
 // The foundation of the C API: versions, errors, logging, configuration errors, embedded broker.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -147,10 +150,84 @@ TEST(ApiTable, ServesThisHeadersAbi) {
     EXPECT_EQ(api->abi_minor, IOTS_ABI_MINOR);
     EXPECT_EQ(api->version, &iots_version);
     EXPECT_EQ(api->broker_new, &iots_broker_new);
-    EXPECT_EQ(api->defaults_json, &iots_defaults_json);  // ABI 1.5, the last entry
+    EXPECT_EQ(api->defaults_json, &iots_defaults_json);  // ABI 1.5
+    EXPECT_EQ(api->parse_int, &iots_parse_int);  // ABI 1.7, the last entry
     EXPECT_EQ(iots_get_api(IOTS_ABI_MAJOR - 1, 0, errstr, sizeof errstr), nullptr);
     EXPECT_NE(std::string(errstr).find("ABI major"), std::string::npos);
     EXPECT_EQ(iots_get_api(IOTS_ABI_MAJOR, -1, errstr, sizeof errstr), nullptr);
+}
+
+// iots_parse_int: the library's one integer rule (common/checked_int.hpp), as hosts' flags
+// get it. A refusal leaves *out alone and says why, for the caller to prefix with a name.
+struct Parsed {
+    std::optional<int64_t> value;
+    std::string why;
+};
+Parsed parse(const char *text, int64_t min = std::numeric_limits<int64_t>::min(),
+             int64_t max = std::numeric_limits<int64_t>::max()) {
+    int64_t out = 42;
+    char errstr[256] = "untouched";
+    iots_err_t err = iots_parse_int(text, min, max, &out, errstr, sizeof errstr);
+    if (err == IOTS_OK) {
+        EXPECT_STREQ(errstr, "") << text;
+        return {out, ""};
+    }
+    EXPECT_EQ(err, IOTS_ERR_INVALID_ARG) << text;
+    EXPECT_EQ(out, 42) << text << ": a refusal must not write *out";
+    return {std::nullopt, errstr};
+}
+
+TEST(ParseInt, Int64BoundsAreExactAndNeverWrap) {
+    constexpr int64_t kMin = std::numeric_limits<int64_t>::min(), kMax = std::numeric_limits<int64_t>::max();
+    EXPECT_EQ(parse("9223372036854775807").value, kMax);
+    EXPECT_EQ(parse("-9223372036854775808").value, kMin);
+    EXPECT_EQ(parse("9223372036854775808").value, std::nullopt);
+    EXPECT_EQ(parse("-9223372036854775809").value, std::nullopt);
+    const Parsed wrapped = parse("18446744073709551615");  // 2^64 - 1 is not -1
+    EXPECT_EQ(wrapped.value, std::nullopt);
+    EXPECT_EQ(wrapped.why, "must be an integer, got 18446744073709551615");
+    EXPECT_EQ(parse("0").value, 0);
+}
+
+TEST(ParseInt, RangeIsInclusiveAndNamedInTheReason) {
+    EXPECT_EQ(parse("1", 1, 16).value, 1);
+    EXPECT_EQ(parse("16", 1, 16).value, 16);
+    const Parsed over = parse("17", 1, 16);
+    EXPECT_EQ(over.value, std::nullopt);
+    EXPECT_EQ(over.why, "must be an integer in [1, 16], got 17");
+    // A negative minimum.
+    EXPECT_EQ(parse("-5", -10, -1).value, -5);
+    EXPECT_EQ(parse("-10", -10, -1).value, -10);
+    EXPECT_EQ(parse("0", -10, -1).why, "must be an integer in [-10, -1], got 0");
+    EXPECT_EQ(parse("-11", -10, -1).value, std::nullopt);
+}
+
+TEST(ParseInt, FractionsAndNonNumbersAreRefused) {
+    EXPECT_EQ(parse("1.5").why, "must be an integer, got 1.5");
+    EXPECT_EQ(parse("", 0, 10).why, "must be an integer in [0, 10], got \"\"");
+    for (const char *text : {"abc", "12abc", "0x10", "+5", "5 6", "1e300", "-0.5", "1e-7", "true", "null", "\"5\""})
+        EXPECT_EQ(parse(text).value, std::nullopt) << text;
+}
+
+// Not new rules: what the library's config documents have always accepted (JSON numbers that
+// are exact integers, with JSON's whitespace), so a flag takes what a config file takes.
+TEST(ParseInt, ExactIntegerFloatsAndJsonWhitespaceAreAccepted) {
+    EXPECT_EQ(parse("1e3").value, 1000);
+    EXPECT_EQ(parse("5.0").value, 5);
+    EXPECT_EQ(parse("-3e2").value, -300);
+    EXPECT_EQ(parse(" 1").value, 1);
+    EXPECT_EQ(parse("1e3", 0, 999).why, "must be an integer in [0, 999], got 1000.0");
+}
+
+TEST(ParseInt, BadArgumentsAreRefused) {
+    int64_t out = 0;
+    char errstr[128];
+    EXPECT_EQ(iots_parse_int(nullptr, 0, 1, &out, errstr, sizeof errstr), IOTS_ERR_INVALID_ARG);
+    EXPECT_EQ(iots_parse_int("1", 0, 1, nullptr, errstr, sizeof errstr), IOTS_ERR_INVALID_ARG);
+    EXPECT_EQ(iots_parse_int("1", 2, 1, &out, errstr, sizeof errstr), IOTS_ERR_INVALID_ARG);
+    EXPECT_NE(std::string(errstr).find("min 2 is greater than max 1"), std::string::npos) << errstr;
+    EXPECT_EQ(iots_parse_int("7", 0, 10, &out, nullptr, 0), IOTS_OK);  // errstr is optional
+    EXPECT_EQ(out, 7);
 }
 
 }  // namespace

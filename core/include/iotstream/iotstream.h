@@ -46,7 +46,7 @@ extern "C" {
 #define IOTS_VERSION 0x000100ff
 /** ABI of this header. A different major is incompatible; minors only append. */
 #define IOTS_ABI_MAJOR 1
-#define IOTS_ABI_MINOR 6
+#define IOTS_ABI_MINOR 7
 
 /** Version of the library actually loaded, in the IOTS_VERSION format. Thread-safe. */
 IOTS_EXPORT int iots_version(void);
@@ -652,6 +652,28 @@ IOTS_EXPORT iots_err_t iots_metrics_prometheus(iots_pipeline_t *pipeline, iots_i
 IOTS_EXPORT const char *iots_defaults_json(void);
 
 /* ------------------------------------------------------------------------------------------
+ * Integers. Since ABI 1.7.
+ * ---------------------------------------------------------------------------------------- */
+
+/**
+ * Parses `text` as an integer in [min, max] by the rule the library applies to every integer
+ * it is configured with (pipeline documents, plugin config), so that a host's flags and files
+ * refuse what the library refuses: `text` must be a JSON number that is exactly an integer
+ * ("300", "-300"; also "5.0" or "-3e2", a float with no fraction of magnitude up to 2^53, as
+ * JSON writers emit them; JSON's whitespace around the number is allowed). Refused, never
+ * wrapped or truncated: fractions ("1.5"), values out of range or past int64
+ * ("18446744073709551615" is not -1), larger floats ("1e300"), and text that is not a JSON
+ * number ("", "0x10", "+5", "12abc", "5 6").
+ * On success writes *out and returns IOTS_OK. On refusal returns IOTS_ERR_INVALID_ARG, leaves
+ * *out as it was, and writes to errstr the end of a sentence for the caller to prefix with the
+ * name of what it parsed: "must be an integer in [1, 2147483647], got 3000000000" (the range
+ * is left out when it is all of int64). NULL text or out, or min > max: IOTS_ERR_INVALID_ARG.
+ * Thread-safe.
+ */
+IOTS_EXPORT iots_err_t iots_parse_int(const char *text, int64_t min, int64_t max, int64_t *out,
+                                      char *errstr, size_t errstr_size);
+
+/* ------------------------------------------------------------------------------------------
  * The API table, for hosts that dlopen() the library and want a single dlsym().
  * Entries are only ever appended; a host reads only the entries its struct_size covers.
  * ---------------------------------------------------------------------------------------- */
@@ -739,6 +761,8 @@ typedef struct iots_api_s {
     /* ABI 1.6 */
     iots_err_t (*broker_set_partition_leader)(iots_broker_t *, const char *, int, int);
     iots_err_t (*broker_set_coordinator)(iots_broker_t *, const char *, const char *, int);
+    /* ABI 1.7 */
+    iots_err_t (*parse_int)(const char *, int64_t, int64_t, int64_t *, char *, size_t);
     /* New entries are appended here, with a comment naming the ABI minor that added them. */
 } iots_api_t;
 

@@ -82,6 +82,8 @@ const iots_api_t kApiV1 = {
     // ABI 1.6: fault injection for the fault matrix (issue 13)
     .broker_set_partition_leader = iots_broker_set_partition_leader,
     .broker_set_coordinator = iots_broker_set_coordinator,
+    // ABI 1.7: the integer rule, for hosts' flags (issue 11)
+    .parse_int = iots_parse_int,
 };
 
 }  // namespace

@@ -1,13 +1,12 @@
 // The one conversion of a configured integer: config documents (ConfigReader), plugin config
-// (plugin_host/plugin_config) and iotstream-host's integer flags all go through it, so a value
-// that is not exactly an integer in range is refused the same way everywhere, never wrapped or
-// truncated. Header-only (nlohmann::json only): iotstream-host uses it without linking the core.
+// (plugin_host/plugin_config) and, through the C API's iots_parse_int (api/integers_api.cpp),
+// the hosts' integer flags all go through it, so a value that is not exactly an integer in
+// range is refused the same way everywhere, never wrapped or truncated.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -57,15 +56,6 @@ inline bool checked_int_text(std::string_view text, int64_t min, int64_t max, in
     nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (value.is_discarded() || !value.is_number()) value = std::string(text);  // refused, quoted
     return checked_int(value, min, max, out, why);
-}
-
-// A command-line flag's integer: checked_int_text(), or std::runtime_error naming the flag
-// ("--brokers must be an integer in [1, 16], got 1.5"). For the programs' flag parsers.
-inline int64_t checked_int_flag(std::string_view flag, std::string_view text, int64_t min, int64_t max) {
-    int64_t out = 0;
-    std::string why;
-    if (!checked_int_text(text, min, max, out, why)) throw std::runtime_error(std::string(flag) + " " + why);
-    return out;
 }
 
 }  // namespace iotstream
