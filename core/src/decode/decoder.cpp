@@ -7,62 +7,13 @@
 #include <limits>
 
 #include "decode/decoder_walk.hpp"
+#include "decode/timestamp.hpp"
 
 namespace iotstream {
 
 using namespace json_tokens;
 using simdjson::error_code;
 
-Decoder::Impl::Impl(const DecoderSchema &schema)
-    : max_record_bytes_(schema.max_record_bytes),
-      max_sensor_id_bytes_(schema.max_sensor_id_bytes),
-      buffer_capacity_(schema.max_record_bytes + simdjson::SIMDJSON_PADDING),
-      buffer_(new char[buffer_capacity_]()),
-      parser_(schema.max_record_bytes) {
-    // A schema built by hand (not by from_json) gets the same checks that matter for safety.
-    if (schema.required.size() != schema.fields.size())
-        throw Error(IOTS_ERR_INVALID_ARG, "decoder schema: 'required' must have one flag per field");
-    if (schema.max_record_bytes == 0)
-        throw Error(IOTS_ERR_INVALID_ARG, "decoder schema: max_record_bytes must be positive");
-    if (schema.max_sensor_id_bytes == 0)
-        throw Error(IOTS_ERR_INVALID_ARG, "decoder schema: max_sensor_id_bytes must be positive");
-    for (const auto &path : schema.fields)
-        if (!DecoderSchema::valid_path(path))
-            throw Error(IOTS_ERR_INVALID_ARG, "decoder schema: invalid field path \"" + path + "\"");
-    if (parser_.allocate(schema.max_record_bytes) != simdjson::SUCCESS) throw std::bad_alloc();
-    nodes_.push_back(PathNode{KeyMatcher("data"), "data", -1, {}});
-    for (size_t f = 0; f < schema.fields.size(); ++f) {
-        const std::string &path = schema.fields[f];
-        uint32_t node = 0;
-        size_t start = 0;
-        while (true) {
-            size_t dot = path.find('.', start);
-            std::string key = path.substr(start, dot == std::string::npos ? std::string::npos
-                                                                         : dot - start);
-            uint32_t child = 0;
-            bool found = false;
-            for (uint32_t c : nodes_[node].children)
-                if (nodes_[c].key.matches_unescaped(key)) {
-                    child = c;
-                    found = true;
-                }
-            if (!found) {
-                child = static_cast<uint32_t>(nodes_.size());
-                std::string label = nodes_[node].label + "." + key;
-                nodes_.push_back(PathNode{KeyMatcher(key), std::move(label), -1, {}});
-                nodes_[node].children.push_back(child);
-            }
-            node = child;
-            if (dot == std::string::npos) break;
-            start = dot + 1;
-        }
-        nodes_[node].field = static_cast<int>(f);
-        labels_.push_back("data." + path);
-        if (schema.required[f]) required_fields_.push_back(static_cast<uint32_t>(f));
-    }
-    values_.resize(schema.fields.size());
-    node_seen_.resize(nodes_.size());
-}
 void Decoder::Impl::note(std::string_view reason, std::string detail) {
     problem_.note(reason, std::move(detail));
 }
@@ -89,6 +40,171 @@ error_code Decoder::Impl::find_root_key(od::field &field, RootKey &key) {
             else if (timestamp_key_.matches_unescaped(text)) key = RootKey::timestamp;
             else if (data_key_.matches_unescaped(text)) key = RootKey::data;
         }
+    }
+    return simdjson::SUCCESS;
+}
+
+// The schema child named by `field`'s key, or nullptr. Tries the child after the last match
+// first: producers write keys in one order, so this is usually a single comparison. Any
+// order still works.
+const PathNode *Decoder::Impl::find_child(const PathNode &node, od::field &field,
+                                          uint32_t &hint, error_code &err) {
+    const size_t child_count = node.children.size();
+    const char *raw = field.key().raw();
+    for (size_t k = 0; k < child_count; ++k) {
+        size_t c = hint + k < child_count ? hint + k : hint + k - child_count;
+        const PathNode &child = nodes_[node.children[c]];
+        if (child.key.matches(raw)) {
+            hint = static_cast<uint32_t>(c + 1 < child_count ? c + 1 : 0);
+            return &child;
+        }
+    }
+    if (!raw_key_has_escape(raw)) return nullptr;
+    std::string_view key;
+    if ((err = field.unescaped_key().get(key))) return nullptr;
+    for (uint32_t c : node.children)
+        if (nodes_[c].key.matches_unescaped(key)) return &nodes_[c];
+    return nullptr;
+}
+
+error_code Decoder::Impl::read_sensor_id(od::value &value) {
+    Kind kind = classify(value);
+    if (kind == Kind::string) {
+        std::string_view text;
+        bool unescaped;
+        if (auto err = read_json_string(value, text, unescaped)) return err;
+        if (text.empty()) {
+            have_sensor_id_ = false;
+            note(reject_reason::missing_sensor_id, "sensor_id is an empty string");
+            return simdjson::SUCCESS;
+        }
+        if (text.size() > max_sensor_id_bytes_) {
+            have_sensor_id_ = false;
+            note(reject_reason::sensor_id_too_long,
+                 "sensor_id is " + std::to_string(text.size()) + " bytes, over decoder.max_sensor_id_bytes (" +
+                     std::to_string(max_sensor_id_bytes_) + ")");
+            return simdjson::SUCCESS;
+        }
+        sensor_id_ = text;
+        sensor_id_unescaped_ = unescaped;
+        have_sensor_id_ = true;
+        return simdjson::SUCCESS;
+    }
+    if (kind == Kind::null) {
+        have_sensor_id_ = false;  // null is how Python writes "none": treat as absent
+        return simdjson::SUCCESS;
+    }
+    if (kind == Kind::invalid) return simdjson::TAPE_ERROR;
+    note(reject_reason::wrong_type,
+         std::string("sensor_id is ") + kind_name(kind) + " " + quoted(raw_token(value)) +
+             ", expected a non-empty string");
+    return validate_value_of_kind(value, kind, 1, problem_);
+}
+
+error_code Decoder::Impl::read_timestamp(od::value &value) {
+    Kind kind = classify(value);
+    if (kind == Kind::string) {
+        std::string_view text;
+        bool unescaped;
+        if (auto err = read_json_string(value, text, unescaped)) return err;
+        TimestampParse parsed = parse_iso8601_ms(text);
+        if (parsed.error != nullptr) {
+            note(reject_reason::bad_timestamp,
+                 "timestamp " + quoted(text) + ": " + parsed.error);
+            return simdjson::SUCCESS;
+        }
+        event_time_ms_ = parsed.epoch_ms;
+        have_timestamp_ = true;
+        return simdjson::SUCCESS;
+    }
+    if (kind == Kind::number) {
+        int64_t epoch_ms;
+        if (value.get_int64().get(epoch_ms) != simdjson::SUCCESS) {
+            note(reject_reason::bad_timestamp,
+                 "timestamp " + quoted(raw_token(value)) +
+                     ": a numeric timestamp must be integer epoch milliseconds");
+        } else if (epoch_ms < kMinTimestampMs || epoch_ms > kMaxTimestampMs) {
+            note(reject_reason::bad_timestamp,
+                 "timestamp " + std::to_string(epoch_ms) +
+                     ": epoch milliseconds outside years 0000-9999");
+        } else {
+            event_time_ms_ = epoch_ms;
+            have_timestamp_ = true;
+        }
+        return simdjson::SUCCESS;
+    }
+    if (kind == Kind::null) {
+        have_timestamp_ = false;
+        return simdjson::SUCCESS;
+    }
+    if (kind == Kind::non_finite_literal) {
+        note(reject_reason::bad_timestamp, "timestamp is " + std::string(raw_token(value)));
+        return simdjson::SUCCESS;
+    }
+    if (kind == Kind::invalid) return simdjson::TAPE_ERROR;
+    note(reject_reason::wrong_type,
+         std::string("timestamp is ") + kind_name(kind) +
+             ", expected an ISO-8601 string or integer epoch milliseconds");
+    return validate_value_of_kind(value, kind, 1, problem_);
+}
+
+error_code Decoder::Impl::read_number(const PathNode &leaf, od::value &value) {
+    double number;
+    if (value.get_double().get(number) == simdjson::SUCCESS) {
+        // simdjson refuses numbers that overflow, so this is finite; keep the check cheap
+        // and explicit anyway, the rules downstream rely on it.
+        if (std::isfinite(number)) {
+            values_[static_cast<size_t>(leaf.field)] = number;
+            return simdjson::SUCCESS;
+        }
+    }
+    Kind kind = classify(value);
+    switch (kind) {
+    case Kind::number:  // well-formed, yet not a double: it overflows to infinity
+        note(reject_reason::non_finite,
+             leaf.label + " is " + quoted(raw_token(value)) + ", which overflows a double");
+        return simdjson::SUCCESS;
+    case Kind::non_finite_literal:
+        note(reject_reason::non_finite, leaf.label + " is " + std::string(raw_token(value)));
+        return simdjson::SUCCESS;
+    case Kind::null:
+        values_[static_cast<size_t>(leaf.field)] = std::numeric_limits<double>::quiet_NaN();
+        return simdjson::SUCCESS;
+    case Kind::invalid: return simdjson::NUMBER_ERROR;
+    default:
+        note(reject_reason::wrong_type,
+             leaf.label + " is " + kind_name(kind) + ", expected a number");
+        return validate_value_of_kind(value, kind, 1, problem_);
+    }
+}
+
+error_code Decoder::Impl::read_object(const PathNode &node, od::value &value) {
+    od::object object;
+    if (value.get_object().get(object) != simdjson::SUCCESS) {
+        Kind kind = classify(value);
+        if (kind == Kind::null) return simdjson::SUCCESS;  // absent: its fields stay NaN
+        if (kind == Kind::invalid) return simdjson::TAPE_ERROR;
+        note(reject_reason::wrong_type,
+             node.label + " is " + kind_name(kind) + ", expected an object");
+        return validate_value_of_kind(value, kind, 1, problem_);
+    }
+    uint32_t hint = 0;
+    for (auto field_result : object) {
+        // Use the field in place: copying it out costs a store-forwarding stall per key.
+        if (auto err = field_result.error()) return err;
+        od::field &field = field_result.value_unsafe();
+        error_code err = simdjson::SUCCESS;
+        const PathNode *match = find_child(node, field, hint, err);
+        if (err) return err;
+        if (match != nullptr && node_seen_[static_cast<size_t>(match - nodes_.data())]++ != 0)
+            note(reject_reason::duplicate_key, "key " + json_tokens::quoted(match->label) + " appears twice");
+        if (match == nullptr)
+            err = validate_value(field.value(), 1, problem_);
+        else if (match->field >= 0)
+            err = read_number(*match, field.value());
+        else
+            err = read_object(*match, field.value());
+        if (err) return err;
     }
     return simdjson::SUCCESS;
 }
@@ -205,14 +321,6 @@ void Decoder::Impl::decode_one(const RawRecord &record, uint32_t input_index, De
     out.input_indices_[row] = input_index;
     out.view_.count = row + 1;
 }
-
-Decoder::Decoder(std::shared_ptr<const DecoderSchema> schema)
-    : schema_(std::move(schema)), impl_(std::make_unique<Impl>(*schema_)) {}
-
-Decoder::Decoder(DecoderSchema schema)
-    : Decoder(std::make_shared<const DecoderSchema>(std::move(schema))) {}
-
-Decoder::~Decoder() = default;
 
 void Decoder::decode(std::span<const RawRecord> in, DecodedBatch &out) {
     if (in.size() > std::numeric_limits<uint32_t>::max())

@@ -1,7 +1,6 @@
-// Internal to the decoder's files: Decoder::Impl, the record walker. decoder.cpp builds it from
-// the schema and walks each record's root keys (then checks what was found and fills the row);
-// decoder_values.cpp reads the values under those keys (sensor_id, timestamp, the schema's
-// numbers under "data").
+// Internal to the decoder's files: Decoder::Impl, the record walker, and PathNode, one level of
+// its tree of the schema's paths under "data". decoder_paths.cpp builds the tree from the
+// schema; decoder.cpp walks each record (kept in one file: the walk's calls inline there).
 #pragma once
 
 #include <memory>
