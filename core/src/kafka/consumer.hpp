@@ -120,6 +120,12 @@ public:
     // The fetch position of an assigned partition (the offset after the last one fetched,
     // delivered or not); negative while unknown.
     int64_t position(const std::string &topic, int32_t partition);
+    // The partition's begin and end offsets librdkafka cached from its last fetch response (no
+    // request to the broker); -1 while unknown.
+    OffsetRange cached_offsets(const std::string &topic, int32_t partition);
+    // True when the last rebalance took the assignment away without a revoke (session lost):
+    // its offsets and transaction cannot be committed any more.
+    bool assignment_lost();
 
     TopicPartitions assignment() const;
     // Per-partition lag of the current assignment. Thread-safe.

@@ -252,6 +252,8 @@ void Consumer::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
     }
 }
 
+bool Consumer::assignment_lost() { return rd_kafka_assignment_lost(rk_.get()) != 0; }
+
 void Consumer::close() {
     if (closed_) return;
     closed_ = true;

@@ -254,4 +254,15 @@ int64_t Consumer::position(const std::string &topic, int32_t partition) {
     return list->elems[0].offset;
 }
 
+Consumer::OffsetRange Consumer::cached_offsets(const std::string &topic, int32_t partition) {
+    require_open();
+    OffsetRange range{topic, partition, -1, -1};
+    int64_t low = -1, high = -1;
+    if (rd_kafka_get_watermark_offsets(rk_.get(), topic.c_str(), partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        range.begin = low;
+        range.end = high;
+    }
+    return range;
+}
+
 }  // namespace iotstream

@@ -44,7 +44,7 @@ void Pipeline::on_revoke(const TopicPartitions &parts) {
             // Exactly-once: the open transaction is committed while the partitions are still ours
             // (a commit keeps the work of the partitions this member keeps; an abort would rewind
             // them all). Partitions lost (session expired) are no longer ours to commit: abort.
-            if (config_.exactly_once && rd_kafka_assignment_lost(consumer_->handle()))
+            if (config_.exactly_once && consumer_->assignment_lost())
                 abort_and_rewind("partitions lost", kRevokeFlushTimeoutMs);
             else
                 drain_and_commit(kRevokeFlushTimeoutMs, ids);

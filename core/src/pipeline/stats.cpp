@@ -27,7 +27,6 @@ void Pipeline::refresh_gauges(bool force) {
     const auto now = std::chrono::steady_clock::now();
     if (!force && now - gauges_at_ < kGaugeInterval) return;
     gauges_at_ = now;
-    rd_kafka_t *rk = consumer_->handle();
     Json partitions = Json::array();
     for (uint32_t id = 0; id < streams_.size(); ++id) {
         Stream &stream = streams_[id];
@@ -36,19 +35,12 @@ void Pipeline::refresh_gauges(bool force) {
         // Lag: the end offset librdkafka cached from the last fetch response (no request) minus
         // the next offset to process; unknown until the partition was read or positioned
         // (except an empty partition: 0).
-        int64_t position = stream.next_offset;
-        rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(one, stream.topic.c_str(), stream.partition);
-        if (rd_kafka_position(rk, one) == RD_KAFKA_RESP_ERR_NO_ERROR && one->elems[0].offset >= 0)
-            position = std::max(position, one->elems[0].offset);
-        rd_kafka_topic_partition_list_destroy(one);
-        int64_t low = -1, high = -1;
-        if (rd_kafka_get_watermark_offsets(rk, stream.topic.c_str(), stream.partition, &low, &high) ==
-                RD_KAFKA_RESP_ERR_NO_ERROR &&
-            high >= 0) {
+        const int64_t position = std::max(stream.next_offset, consumer_->position(stream.topic, stream.partition));
+        const Consumer::OffsetRange cached = consumer_->cached_offsets(stream.topic, stream.partition);
+        if (cached.end >= 0) {
             if (position >= 0)
-                entry["lag"] = std::max<int64_t>(0, high - position);
-            else if (high == 0 || high == low)  // nothing stored: nothing to read, wherever reading starts
+                entry["lag"] = std::max<int64_t>(0, cached.end - position);
+            else if (cached.end == 0 || cached.end == cached.begin)  // nothing stored: nothing to read
                 entry["lag"] = 0;
         }
         // Open sensors: those the open-sensor limit counts, after forgetting the ones no stage
