@@ -5,7 +5,7 @@
 
 #include "common/log.hpp"
 #include "pipeline/pipeline.hpp"
-#include "pipeline/sinks.hpp"
+#include "pipeline/output_sink.hpp"
 
 namespace iotstream {
 
@@ -52,7 +52,7 @@ void Pipeline::seal_epoch() {
     std::vector<uint32_t> ids;
     for (uint32_t id = 0; id < streams_.size(); ++id)
         if (streams_[id].assigned) ids.push_back(id);
-    for (const auto &sink : sinks_) sink->hand_over();  // its batch belongs to this epoch
+    for (OutputSink *sink : sinks_) sink->hand_over();  // what it buffers belongs to this epoch
     open_epoch_->points = commit_points(ids);
     CommitEpoch *sealed = open_epoch_.get();
     sealed_epochs_.push_back(std::move(open_epoch_));
@@ -109,17 +109,9 @@ void Pipeline::drain_and_commit(int timeout_ms, const std::vector<uint32_t> &) {
         return;
     }
     seal_epoch();
-    // Outputs that failed are sent again or dead-lettered, and those need acknowledging too.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    bool settled = false;
-    for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        settled = producer_->flush(static_cast<int>(std::max<int64_t>(0, left.count())));
-        if (!resend_failed_outputs()) break;
-        settled = false;
-        if (std::chrono::steady_clock::now() >= deadline) break;
-    }
-    for (const auto &sink : sinks_)
+    bool settled = true;
+    for (OutputSink *sink : sinks_)
         if (!sink->wait_acknowledged(deadline)) {
             settled = false;
             logger("pipeline")->warn("sink '{}' has not acknowledged every batch within {} ms", sink->name(),

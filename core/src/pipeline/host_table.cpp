@@ -11,7 +11,7 @@
 #include "common/json_escape.hpp"
 #include "decode/timestamp.hpp"
 #include "pipeline/pipeline.hpp"
-#include "pipeline/sinks.hpp"
+#include "pipeline/plugin_sink.hpp"
 #include "plugin_host/plugin_config.hpp"
 
 namespace iotstream {
@@ -129,8 +129,7 @@ int Pipeline::host_emit(iots_host_ctx_s *ctx, const char *output, std::string_vi
         return 1;
     }
     if (flags & IOTS_EMIT_ENVELOPE) value = envelope_.build(key, value);
-    send_output(it->second, key, value, {});
-    to_sinks(it->first, key, value, IOTS_NO_VALUE);
+    emit_output(it->first, key, value, IOTS_NO_VALUE);
     if (ctx->metrics) ctx->metrics->records_out.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(stats_mutex_);
     ++emitted_by_output_[it->first];
@@ -217,8 +216,7 @@ int Pipeline::host_report_anomaly(iots_host_ctx_s *ctx, const iots_batch_view_t 
     scratch_ += ",\"plugin\":\"";
     append_json_escaped(scratch_, ctx->plugin);
     scratch_ += "\"}";
-    send_output(config_.outputs.at("alerts"), std::string_view(sensor.data, sensor.len), scratch_, {});
-    to_sinks("alerts", std::string_view(sensor.data, sensor.len), scratch_, event_ms);
+    emit_output("alerts", std::string_view(sensor.data, sensor.len), scratch_, event_ms);
     counters_.alerts.fetch_add(1, std::memory_order_relaxed);
     if (ctx->metrics) ctx->metrics->records_out.fetch_add(1, std::memory_order_relaxed);
     return 0;

@@ -11,7 +11,7 @@
 
 namespace iotstream {
 class Pipeline;
-class SinkRunner;
+class PluginSink;
 struct StageMetrics;
 }
 
@@ -20,7 +20,7 @@ struct iots_host_ctx_s {
     iotstream::Pipeline *pipeline;
     std::string plugin;
     std::shared_ptr<spdlog::logger> log;
-    iotstream::SinkRunner *sink = nullptr;  // a sink's runner (sink_ack), else nullptr
+    iotstream::PluginSink *sink = nullptr;  // a sink plugin's (sink_ack), else nullptr
     iotstream::StageMetrics *metrics = nullptr;  // a stage's counters (records out), else nullptr
 };
 

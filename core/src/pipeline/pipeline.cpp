@@ -5,6 +5,7 @@
 
 #include "common/clock.hpp"
 #include "common/log.hpp"
+#include "pipeline/kafka_sink.hpp"
 
 namespace iotstream {
 
@@ -112,7 +113,7 @@ bool Pipeline::process_once(int poll_timeout_ms) {
     if (order_dirty_) refresh_execution_order();  // a rebalance inside poll() may add instances
     if (!messages.empty()) process_batch(messages);
     tick_stages(false);
-    resend_failed_outputs();
+    kafka_->resend_failed_outputs();
     if (std::chrono::steady_clock::now() - last_seal_ >= std::chrono::milliseconds(config_.commit_interval_ms))
         seal_epoch();
     commit_durable_epochs();
@@ -148,7 +149,7 @@ void Pipeline::finish(bool close_windows, int timeout_ms) {
     } catch (const std::exception &e) {
         logger("pipeline")->warn("leaving the group: {}", e.what());
     }
-    producer_->flush(timeout_ms);
+    kafka_->producer().flush(timeout_ms);
 }
 
 void Pipeline::start() {

@@ -30,6 +30,7 @@
 #include "kafka/producer.hpp"
 #include "metrics/histogram.hpp"
 #include "pipeline/pipeline_config.hpp"
+#include "pipeline/pipeline_counters.hpp"
 #include "pipeline/restore_points.hpp"
 #include "plugin_host/plugin_loader.hpp"
 
@@ -38,36 +39,9 @@ struct iots_host_ctx_s;
 namespace iotstream {
 
 struct CommitEpoch;
-class SinkRunner;
-
-// Monotonic counters, readable from any thread.
-struct PipelineCounters {
-    std::atomic<uint64_t> consumed{0}, decoded{0}, decode_rejected{0}, stage_dead_lettered{0};
-    std::atomic<uint64_t> alerts{0}, outputs_sent{0}, outputs_delivered{0}, outputs_failed{0};
-    // Outputs librdkafka gave up on: refused for good (then dead-lettered), or sent again.
-    std::atomic<uint64_t> outputs_refused{0}, outputs_retried{0};
-    std::atomic<uint64_t> outputs_dead_lettered{0}, dead_letters_truncated{0};
-    std::atomic<uint64_t> batches{0}, commits{0}, commit_failures{0}, committed_epochs{0}, plugin_swaps{0};
-    // Commits not sent while this member rejoined the group (a later one supersedes each).
-    std::atomic<uint64_t> commits_deferred{0};
-    std::atomic<uint64_t> bytes_consumed{0};
-    std::atomic<uint64_t> skipped_before_start{0};  // bounded runs from a time: older records read, not processed
-    // Replays after a restore: records read again that the previous owner had decoded, and the
-    // outputs (alerts, dead letters) not sent again because it had sent them.
-    std::atomic<uint64_t> replayed{0}, replay_outputs_skipped{0};
-    // Exactly-once mode (transactions.cpp): transactions committed and aborted (each abort
-    // rewinds the assigned partitions to their last commit).
-    std::atomic<uint64_t> transactions_committed{0}, transactions_aborted{0};
-    // Plugin folder changes applied at run time (LiveInstances::Report), and the folder now.
-    std::atomic<uint64_t> plugins_added{0}, plugins_replaced{0}, plugins_removed{0}, plugins_failed{0},
-        plugins_refused{0};
-    std::atomic<uint64_t> plugins_loaded{0}, plugins_rejected{0};
-    // Sink backpressure: times a full sink was waited for, times the input was paused for one,
-    // and how long the input was held back in all.
-    std::atomic<uint64_t> sink_waits{0}, sink_input_pauses{0}, sink_waited_ns{0};
-    // steady_clock nanoseconds of the last commit the consumer accepted; 0: none yet.
-    std::atomic<int64_t> last_commit_ns{0};
-};
+class KafkaSink;
+class OutputSink;
+class PluginSink;
 
 // Per stage (by plugin name; a swapped version goes on counting): records given to process(),
 // records it emitted (results and alerts), and the time of each process() call. Written by the
@@ -147,12 +121,9 @@ private:
     void run_loop();
     bool process_once(int poll_timeout_ms);
     void process_batch(std::vector<MessagePtr> &messages);
+    // Dead-letters an input record (to the DLQ, through kafka_) in the open epoch.
     void dead_letter_message(const rd_kafka_message_t &message, std::string_view reason,
                              std::string_view detail);
-    void dead_letter_refused_output(std::string_view topic, std::string_view key, std::string_view value,
-                                    std::span<const KafkaHeader> headers, rd_kafka_resp_err_t error,
-                                    CommitEpoch *epoch);
-    bool resend_failed_outputs();
     void tick_stages(bool force);
     void poll_plugins(bool force);
     void on_assign(const TopicPartitions &parts);
@@ -171,14 +142,11 @@ private:
     void seal_epoch();
     void commit_durable_epochs();
     void drain_and_commit(int timeout_ms, const std::vector<uint32_t> &streams);
-    // Sends in `epoch` (the open one when null); a record librdkafka refuses at once is dead-lettered.
-    void send_output(std::string_view topic, std::string_view key, std::string_view value,
-                     std::span<const KafkaHeader> headers, CommitEpoch *epoch = nullptr);
-    void on_delivery(const iots_delivery_report_t &report, const rd_kafka_message_t &message);
-    void tap_output(const iots_delivery_report_t &report, const rd_kafka_message_t &message) const;
-    // Sinks (sinks.hpp): each sink taking `output` gets the record in the open epoch.
+    // Output sinks (output_sink.hpp): the sink plugins of the config, after kafka_.
     void build_sinks();
-    void to_sinks(std::string_view output, std::string_view key, std::string_view value, int64_t event_time_ms);
+    // The emit path: each sink that wants `output` (a name of config_.outputs) gets the record
+    // in the open epoch, the output topic first.
+    void emit_output(std::string_view output, std::string_view key, std::string_view value, int64_t event_time_ms);
     // Backpressure (docs/sinks.md#backpressure): while a sink is full, waits for room (at most
     // a second), then pauses the input partitions so poll() only serves rebalances until there
     // is room. Returns the timeout for this poll (0 while still paused).
@@ -204,8 +172,6 @@ private:
     // The last commit of `id`: what this member committed, else what the group has.
     Consumer::CommitPoint last_commit_of(uint32_t id);
     bool in_transaction_ = false;
-    Json producer_config_;  // the output producer's, for replace_producer()
-    std::vector<std::unique_ptr<Producer>> retired_producers_;
     // After a fatal producer error: a new transactional producer with the same transactional.id
     // (init_transactions fences the old one's epoch and aborts its open transaction).
     void replace_producer();
@@ -226,23 +192,10 @@ private:
     EnvelopeWriter envelope_;
     std::string scratch_;
 
-    std::unique_ptr<Producer> producer_;
-    size_t dead_letter_max_bytes_ = 0;
-
-    // Outputs librdkafka gave up on with a transient or record-level error, copied on the
-    // delivery thread; the processing thread sends them again or dead-letters them. Each
-    // still counts in its epoch's `outstanding` until its replacement is sent.
-    struct FailedOutput {
-        std::string topic;
-        std::optional<std::string> key;
-        std::string value;
-        std::vector<std::pair<std::string, std::string>> headers;
-        rd_kafka_resp_err_t error;
-        CommitEpoch *epoch;
-    };
-    std::mutex failed_outputs_mutex_;
-    std::vector<FailedOutput> failed_outputs_;
-    std::chrono::steady_clock::time_point last_retry_warning_{};
+    // Where outputs go (output_sink.hpp). kafka_ (the output topics, dead letters and the
+    // transactional producer) is destroyed last, after the instances that may still emit;
+    // plugin_sinks_ (below) first, since their threads hold epochs and contexts.
+    std::unique_ptr<KafkaSink> kafka_;
     std::unique_ptr<Consumer> consumer_;
 
     iots_host_api_t host_api_{};
@@ -251,7 +204,9 @@ private:
     std::unique_ptr<LiveInstances> live_;
     std::vector<PluginInstance *> execution_order_;
     std::vector<StageMetrics *> execution_metrics_;  // of execution_order_[i]
-    std::vector<std::unique_ptr<SinkRunner>> sinks_;  // destroyed first (~Pipeline): they hold epochs
+    std::vector<std::unique_ptr<PluginSink>> plugin_sinks_;  // destroyed first (~Pipeline): they hold epochs
+    // Every output sink, kafka_ first: the emit path and the commit epochs go through these only.
+    std::vector<OutputSink *> sinks_;
     bool paused_for_sinks_ = false;  // the input is paused until every sink has room
     std::chrono::steady_clock::time_point paused_since_{};
     bool order_dirty_ = true;
@@ -287,11 +242,6 @@ private:
     Json partition_gauges_ = Json::array();  // refresh_gauges(): [{topic, partition, lag, open_sensors}]
     Json stage_gauges_ = Json::object();     // refresh_gauges(): {gauge name: {stage: value}}
     std::chrono::steady_clock::time_point gauges_at_{};  // processing thread only
-
-    // The output tap (iotstream.h) and each output topic's name for it.
-    iots_output_tap_fn output_tap_ = nullptr;
-    void *output_tap_opaque_ = nullptr;
-    std::map<std::string, std::string, std::less<>> output_name_by_topic_;
 
     std::thread thread_;
     // True while the processing thread runs: it clears this itself when it ends, stopped or

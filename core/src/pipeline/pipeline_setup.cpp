@@ -1,13 +1,13 @@
-// Building a pipeline: its clients (the output producer, the consumer), its plugin instances and
+// Building a pipeline: its clients (the output topics' sink, the consumer), its plugin instances and
 // their execution order, per-stage metrics and stream ids; and tearing it down.
 #include <algorithm>
 
 #include "common/log.hpp"
 #include "pipeline/commit_epochs.hpp"
-#include "pipeline/dead_letter.hpp"
 #include "pipeline/host_table.hpp"
+#include "pipeline/kafka_sink.hpp"
 #include "pipeline/pipeline.hpp"
-#include "pipeline/sinks.hpp"
+#include "pipeline/plugin_sink.hpp"
 
 namespace iotstream {
 
@@ -56,53 +56,20 @@ Pipeline::~Pipeline() {
         if (started_) stop(false, 10000);
     } catch (...) {
     }
-    sinks_.clear();  // joins their threads: nothing acknowledges an epoch after this
+    sinks_.clear();
+    plugin_sinks_.clear();  // joins their threads: nothing acknowledges an epoch after this
     live_.reset();  // instances go before the contexts and clients they use
     consumer_.reset();
-    producer_.reset();
+    kafka_.reset();
 }
 
 void Pipeline::build_clients() {
-    Json producer_config = client_config(config_.producer, config_.kafka, "producer");
-    // Outputs are idempotent (no duplicates from retries) and block rather than fail when the
-    // local queue is full: backpressure reaches the consumer instead of losing results.
-    Json &pk = producer_config["kafka"];
-    if (!pk.contains("enable.idempotence")) pk["enable.idempotence"] = true;
-    if (!pk.contains("linger.ms")) pk["linger.ms"] = 2;  // alerts are latency-sensitive
-    // librdkafka's own default rather than the seed's 16 KB (producer_defaults()): with 16 KB
-    // batches of ~300-byte results the output producer's broker thread sent ~50 records per
-    // request and took a third of the pipeline's CPU; linger.ms, not the batch size, bounds the
-    // latency (docs/pipeline.md#client-defaults, docs/benchmarks.md).
-    if (!pk.contains("batch.size")) pk["batch.size"] = 1000000;
-    if (!pk.contains("compression.type")) pk["compression.type"] = "lz4";
-    if (!producer_config.contains("queue_full_timeout_ms")) producer_config["queue_full_timeout_ms"] = 120000;
-    if (pk.contains("transactional.id"))
-        throw Error(IOTS_ERR_CONFIG, "pipeline config: producer.kafka: 'transactional.id' is set by the pipeline; use "
-                                     "\"processing\": {\"guarantee\": \"exactly_once\", \"transactional_id\": ...}");
-    if (config_.exactly_once) {  // transactions.cpp
-        pk["transactional.id"] = config_.transactional_id.empty() ? derive_transactional_id(config_.group_id)
-                                                                   : config_.transactional_id;
-        // An open transaction of a crashed member holds back read_committed readers until the
-        // broker aborts it: keep that short, yet well above one epoch's commit.
-        if (!pk.contains("transaction.timeout.ms"))
-            pk["transaction.timeout.ms"] = std::to_string(std::max(10000, 4 * config_.commit_interval_ms));
-    }
-    producer_config_ = producer_config;  // exactly_once: a producer with a fatal error is made again
-    producer_ = std::make_unique<Producer>(producer_config, [this](const iots_delivery_report_t &report,
-                                                                   const rd_kafka_message_t &message) {
-        on_delivery(report, message);
+    // The output topics come first in sinks_: records reach Kafka before any sink plugin.
+    kafka_ = std::make_unique<KafkaSink>(config_, counters_, [this](std::string_view reason) {
+        std::lock_guard lock(stats_mutex_);
+        ++dead_letter_reasons_[std::string(reason)];
     });
-    // A dead letter must fit what the producer sends: by default half of it, at most 512 KiB.
-    const auto max_message = static_cast<int64_t>(producer_->max_message_bytes());
-    if (config_.dead_letter_max_bytes > max_message)
-        throw Error(IOTS_ERR_CONFIG, "pipeline config: limits: 'dead_letter_max_bytes' (" +
-                                         std::to_string(config_.dead_letter_max_bytes) +
-                                         ") must not exceed the producer's message.max.bytes (" +
-                                         std::to_string(max_message) + ")");
-    dead_letter_max_bytes_ = static_cast<size_t>(
-        config_.dead_letter_max_bytes >= 0
-            ? config_.dead_letter_max_bytes
-            : std::max<int64_t>(std::min<int64_t>(max_message / 2, 512 * 1024), kMinDeadLetterBytes));
+    sinks_.push_back(kafka_.get());
 
     Json consumer_config = client_config(config_.consumer, config_.kafka, "consumer");
     consumer_config["group_id"] = config_.group_id;

@@ -1,11 +1,16 @@
-// The pipeline's side of its sinks (sinks.hpp): building them from the config, handing them the
-// records emitted to their outputs, and backpressure (docs/sinks.md#backpressure).
+// The pipeline's side of its output sinks (output_sink.hpp): building the sink plugins from
+// the config, the emit path (every sink that wants an output gets the record in the open
+// epoch), dead letters of input records (Kafka's), the output tap, backpressure
+// (docs/sinks.md#backpressure) and a sink's permanent failure.
 #include <algorithm>
 
 #include "common/log.hpp"
+#include "pipeline/commit_epochs.hpp"
+#include "pipeline/dead_letter.hpp"
 #include "pipeline/host_table.hpp"
+#include "pipeline/kafka_sink.hpp"
 #include "pipeline/pipeline.hpp"
-#include "pipeline/sinks.hpp"
+#include "pipeline/plugin_sink.hpp"
 
 namespace iotstream {
 
@@ -32,28 +37,46 @@ void Pipeline::build_sinks() {
         } catch (const Error &e) {
             throw Error(e.code(), "pipeline config: sink '" + spec.plugin + "': " + e.what());
         }
-        auto runner = std::make_unique<SinkRunner>(std::move(instance),
-                                                   std::set<std::string, std::less<>>(spec.outputs.begin(),
-                                                                                      spec.outputs.end()),
-                                                   spec.max_batch, spec.max_queued_batches);
-        ctx->sink = runner.get();
-        runner->start();
+        auto sink = std::make_unique<PluginSink>(std::move(instance),
+                                                 std::set<std::string, std::less<>>(spec.outputs.begin(),
+                                                                                    spec.outputs.end()),
+                                                 spec.max_batch, spec.max_queued_batches);
+        ctx->sink = sink.get();
+        sink->start();
         contexts_.push_back(std::move(ctx));
-        sinks_.push_back(std::move(runner));
+        sinks_.push_back(sink.get());
+        plugin_sinks_.push_back(std::move(sink));
     }
 }
 
-void Pipeline::to_sinks(std::string_view output, std::string_view key, std::string_view value,
-                        int64_t event_time_ms) {
-    for (const auto &sink : sinks_)
-        if (sink->wants(output)) sink->add(output, key, value, event_time_ms, open_epoch_.get());
+void Pipeline::emit_output(std::string_view output, std::string_view key, std::string_view value,
+                           int64_t event_time_ms) {
+    for (OutputSink *sink : sinks_)
+        if (sink->wants(output)) sink->emit(output, key, value, event_time_ms, open_epoch_.get());
+}
+
+void Pipeline::dead_letter_message(const rd_kafka_message_t &message, std::string_view reason,
+                                   std::string_view detail) {
+    std::string source = std::string(rd_kafka_topic_name(message.rkt)) + ":" + std::to_string(message.partition) +
+                         ":" + std::to_string(message.offset);
+    kafka_->dead_letter(
+        std::string_view(static_cast<const char *>(message.key), message.key ? message.key_len : 0),
+        std::string_view(static_cast<const char *>(message.payload), message.payload ? message.len : 0),
+        {{dead_letter_header::reason, reason}, {dead_letter_header::detail, detail}, {dead_letter_header::source, source}},
+        open_epoch_.get());
+    std::lock_guard lock(stats_mutex_);
+    ++dead_letter_reasons_[std::string(reason)];
+}
+
+void Pipeline::set_output_tap(iots_output_tap_fn tap, void *opaque) {
+    if (started_) throw Error(IOTS_ERR_STATE, "the output tap can only be set before the pipeline starts");
+    kafka_->set_output_tap(tap, opaque);
 }
 
 int Pipeline::sink_backpressure(int poll_timeout_ms) {
-    if (sinks_.empty()) return poll_timeout_ms;
     using Clock = std::chrono::steady_clock;
     auto room_by = [&](Clock::time_point deadline) {  // a failed sink has room: its failure stops the run
-        return std::all_of(sinks_.begin(), sinks_.end(), [&](const auto &sink) { return sink->wait_for_room(deadline); });
+        return std::all_of(sinks_.begin(), sinks_.end(), [&](OutputSink *sink) { return sink->wait_for_room(deadline); });
     };
     auto waited_since = [&](Clock::time_point since) {
         counters_.sink_waited_ns.fetch_add(
@@ -92,7 +115,7 @@ int Pipeline::sink_backpressure(int poll_timeout_ms) {
 }
 
 void Pipeline::throw_if_sink_failed() const {
-    for (const auto &sink : sinks_)
+    for (const OutputSink *sink : sinks_)
         if (std::string why = sink->failure(); !why.empty())
             throw Error(IOTS_ERR_PLUGIN, why + "; the pipeline stops, nothing after the last commit is committed (the "
                                                "records will be processed again on restart)");

@@ -1,7 +1,8 @@
 // The pipeline's stats document (iots_pipeline_stats_json), and the gauges the processing
 // thread reads for it from state only it may touch.
 #include "pipeline/pipeline.hpp"
-#include "pipeline/sinks.hpp"
+#include "pipeline/kafka_sink.hpp"
+#include "pipeline/plugin_sink.hpp"
 
 #include <algorithm>
 
@@ -71,11 +72,7 @@ Json Pipeline::stats() const {
     out["decoded"] = counters_.decoded.load();
     out["batches"] = counters_.batches.load();
     out["alerts"] = counters_.alerts.load();
-    out["outputs"] = {{"sent", counters_.outputs_sent.load()},
-                      {"delivered", counters_.outputs_delivered.load()},
-                      {"failed", counters_.outputs_failed.load()},
-                      {"refused", counters_.outputs_refused.load()},
-                      {"retried", counters_.outputs_retried.load()}};
+    out["outputs"] = kafka_->stats();
     out["skipped_before_start"] = counters_.skipped_before_start.load();
     out["replay"] = {{"records", counters_.replayed.load()},
                      {"outputs_skipped", counters_.replay_outputs_skipped.load()}};
@@ -120,7 +117,7 @@ Json Pipeline::stats() const {
         out["prefetched"] = cs.queue_depth;
         out["rebalances"] = cs.rebalances;
     }
-    if (producer_) out["output_queue"] = producer_->stats().queue_depth;
+    if (kafka_) out["output_queue"] = kafka_->producer().stats().queue_depth;
     double elapsed = started_ ? std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count() : 0;
     out["elapsed_s"] = elapsed;
     // Seconds since the last commit the consumer accepted (since the start while there is none).
@@ -134,7 +131,7 @@ Json Pipeline::stats() const {
                       {"removed", counters_.plugins_removed.load()}, {"failed", counters_.plugins_failed.load()},
                       {"refused", counters_.plugins_refused.load()}};
     Json sinks = Json::array();
-    for (const auto &sink : sinks_) sinks.push_back(sink->stats());
+    for (const auto &sink : plugin_sinks_) sinks.push_back(sink->stats());
     out["sinks"] = sinks;
     out["sink_backpressure"] = {{"waits", counters_.sink_waits.load()},
                                 {"input_pauses", counters_.sink_input_pauses.load()},

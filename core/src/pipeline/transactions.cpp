@@ -21,7 +21,7 @@
 #include "common/log.hpp"
 #include "pipeline/commit_epochs.hpp"
 #include "pipeline/pipeline.hpp"
-#include "pipeline/sinks.hpp"
+#include "pipeline/kafka_sink.hpp"
 
 namespace iotstream {
 
@@ -66,7 +66,7 @@ std::string derive_transactional_id(const std::string &group_id) {
 
 void Pipeline::init_transactions() {
     static const auto log = logger("pipeline");
-    rd_kafka_t *rk = producer_->handle();
+    rd_kafka_t *rk = kafka_->producer().handle();
     KafkaError error(rd_kafka_init_transactions(rk, 30000));
     if (error)
         throw Error(IOTS_ERR_KAFKA, std::string("exactly_once: initialising the transactional producer failed: ") +
@@ -80,7 +80,7 @@ void Pipeline::init_transactions() {
 
 void Pipeline::begin_transaction() {
     if (in_transaction_) return;
-    KafkaError error(rd_kafka_begin_transaction(producer_->handle()));
+    KafkaError error(rd_kafka_begin_transaction(kafka_->producer().handle()));
     if (error)
         throw Error(IOTS_ERR_KAFKA, std::string("exactly_once: beginning a transaction failed: ") +
                                         rd_kafka_error_string(error.get()));
@@ -88,17 +88,7 @@ void Pipeline::begin_transaction() {
 }
 
 void Pipeline::replace_producer() {
-    static const auto log = logger("pipeline");
-    char reason[512] = "";
-    rd_kafka_fatal_error(producer_->handle(), reason, sizeof reason);
-    log->warn("exactly-once: the output producer hit a fatal error ({}); replacing it", reason);
-    producer_->close(0);  // fails what it still holds (reported against the retired epoch)
-    // Kept, not freed: stats() may be reading it on another thread right now.
-    retired_producers_.push_back(std::move(producer_));
-    producer_ = std::make_unique<Producer>(producer_config_, [this](const iots_delivery_report_t &report,
-                                                                    const rd_kafka_message_t &message) {
-        on_delivery(report, message);
-    });
+    kafka_->replace_producer();
     init_transactions();
 }
 
@@ -122,11 +112,12 @@ void Pipeline::commit_transaction_epoch(int timeout_ms, bool draining) {
         return;
     }
     last_seal_ = now;
-    // Sinks stay at least once (an external store is outside the transaction): the epoch's
-    // batches must be acknowledged before its offsets are committed.
-    for (const auto &sink : sinks_) sink->hand_over();
-    for (const auto &sink : sinks_)
-        if (!sink->wait_acknowledged(deadline)) {
+    // Sinks other than Kafka's stay at least once (an external store is outside the
+    // transaction): the epoch's batches must be acknowledged before its offsets are committed.
+    for (OutputSink *sink : sinks_)
+        if (!sink->commits_with_transaction()) sink->hand_over();
+    for (OutputSink *sink : sinks_)
+        if (!sink->commits_with_transaction() && !sink->wait_acknowledged(deadline)) {
             throw_if_sink_failed();
             if (!draining) return;  // the transaction stays open; the next seal tries again
             log->warn("sink '{}' has not acknowledged every batch within {} ms; the transaction is aborted",
@@ -135,7 +126,7 @@ void Pipeline::commit_transaction_epoch(int timeout_ms, bool draining) {
             return;
         }
     char fatal[512];
-    if (rd_kafka_fatal_error(producer_->handle(), fatal, sizeof fatal) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (rd_kafka_fatal_error(kafka_->producer().handle(), fatal, sizeof fatal) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         abort_and_rewind(std::string("fatal producer error: ") + fatal, timeout_ms);
         return;
     }
@@ -147,7 +138,7 @@ void Pipeline::commit_transaction_epoch(int timeout_ms, bool draining) {
     for (uint32_t id = 0; id < streams_.size(); ++id)
         if (streams_[id].assigned) ids.push_back(id);
     std::vector<Consumer::CommitPoint> points = commit_points(ids);
-    rd_kafka_t *rk = producer_->handle();
+    rd_kafka_t *rk = kafka_->producer().handle();
     begin_transaction();  // a transaction is always open between commits; this covers the first
     if (!points.empty()) {
         std::unique_ptr<rd_kafka_topic_partition_list_t, void (*)(rd_kafka_topic_partition_list_t *)> offsets(
@@ -244,7 +235,7 @@ void Pipeline::abort_and_rewind(const std::string &why, int timeout_ms) {
                                         " transactions in a row were aborted, the last because " + why +
                                         "; the pipeline stops, nothing after the last transaction is committed");
     log->warn("exactly-once: aborting the transaction ({}); the assigned partitions rewind to their last commit", why);
-    rd_kafka_t *rk = producer_->handle();
+    rd_kafka_t *rk = kafka_->producer().handle();
     bool fatal = rd_kafka_fatal_error(rk, nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
     if (in_transaction_ && !fatal) {
         KafkaError error = retry_until(deadline, [&](int left) { return rd_kafka_abort_transaction(rk, left); });

@@ -1,13 +1,14 @@
-// Outputs: every result, alert and dead letter is sent to its topic inside the open commit
-// epoch; delivery reports close the epoch's count. No single record stops the pipeline: a
-// dead letter is cut to fit the DLQ, an output refused for good is dead-lettered, and one
-// that failed for a transient reason is sent again, each inside the epoch of the original.
+// The output topics as an OutputSink: sends, delivery reports, re-sends, dead letters of
+// refused outputs, the output tap, and the output producer itself (kafka_sink.hpp).
+#include "pipeline/kafka_sink.hpp"
+
+#include <algorithm>
 #include <string>
 
 #include "common/log.hpp"
 #include "pipeline/commit_epochs.hpp"
 #include "pipeline/dead_letter.hpp"
-#include "pipeline/pipeline.hpp"
+#include "pipeline/pipeline.hpp"  // derive_transactional_id
 
 namespace iotstream {
 
@@ -16,9 +17,107 @@ constexpr std::string_view kOutputRefused = "output_refused";
 constexpr auto kRetryWarningInterval = std::chrono::seconds(10);
 }  // namespace
 
-void Pipeline::send_output(std::string_view topic, std::string_view key, std::string_view value,
-                           std::span<const KafkaHeader> headers, CommitEpoch *epoch) {
-    if (epoch == nullptr) epoch = open_epoch_.get();
+KafkaSink::KafkaSink(const PipelineConfig &config, PipelineCounters &counters, DeadLetterCount count_dead_letter)
+    : config_(config), counters_(counters), count_dead_letter_(std::move(count_dead_letter)) {
+    Json producer_config = client_config(config_.producer, config_.kafka, "producer");
+    // Outputs are idempotent (no duplicates from retries) and block rather than fail when the
+    // local queue is full: backpressure reaches the consumer instead of losing results.
+    Json &pk = producer_config["kafka"];
+    if (!pk.contains("enable.idempotence")) pk["enable.idempotence"] = true;
+    if (!pk.contains("linger.ms")) pk["linger.ms"] = 2;  // alerts are latency-sensitive
+    // librdkafka's own default rather than the seed's 16 KB (producer_defaults()): with 16 KB
+    // batches of ~300-byte results the output producer's broker thread sent ~50 records per
+    // request and took a third of the pipeline's CPU; linger.ms, not the batch size, bounds the
+    // latency (docs/pipeline.md#client-defaults, docs/benchmarks.md).
+    if (!pk.contains("batch.size")) pk["batch.size"] = 1000000;
+    if (!pk.contains("compression.type")) pk["compression.type"] = "lz4";
+    if (!producer_config.contains("queue_full_timeout_ms")) producer_config["queue_full_timeout_ms"] = 120000;
+    if (pk.contains("transactional.id"))
+        throw Error(IOTS_ERR_CONFIG, "pipeline config: producer.kafka: 'transactional.id' is set by the pipeline; use "
+                                     "\"processing\": {\"guarantee\": \"exactly_once\", \"transactional_id\": ...}");
+    if (config_.exactly_once) {  // transactions.cpp
+        pk["transactional.id"] = config_.transactional_id.empty() ? derive_transactional_id(config_.group_id)
+                                                                   : config_.transactional_id;
+        // An open transaction of a crashed member holds back read_committed readers until the
+        // broker aborts it: keep that short, yet well above one epoch's commit.
+        if (!pk.contains("transaction.timeout.ms"))
+            pk["transaction.timeout.ms"] = std::to_string(std::max(10000, 4 * config_.commit_interval_ms));
+    }
+    producer_config_ = producer_config;  // exactly_once: a producer with a fatal error is made again
+    producer_ = make_producer();
+    // A dead letter must fit what the producer sends: by default half of it, at most 512 KiB.
+    const auto max_message = static_cast<int64_t>(producer_->max_message_bytes());
+    if (config_.dead_letter_max_bytes > max_message)
+        throw Error(IOTS_ERR_CONFIG, "pipeline config: limits: 'dead_letter_max_bytes' (" +
+                                         std::to_string(config_.dead_letter_max_bytes) +
+                                         ") must not exceed the producer's message.max.bytes (" +
+                                         std::to_string(max_message) + ")");
+    dead_letter_max_bytes_ = static_cast<size_t>(
+        config_.dead_letter_max_bytes >= 0
+            ? config_.dead_letter_max_bytes
+            : std::max<int64_t>(std::min<int64_t>(max_message / 2, 512 * 1024), kMinDeadLetterBytes));
+}
+
+std::unique_ptr<Producer> KafkaSink::make_producer() {
+    return std::make_unique<Producer>(producer_config_, [this](const iots_delivery_report_t &report,
+                                                               const rd_kafka_message_t &message) {
+        on_delivery(report, message);
+    });
+}
+
+void KafkaSink::replace_producer() {
+    char reason[512] = "";
+    rd_kafka_fatal_error(producer_->handle(), reason, sizeof reason);
+    logger("pipeline")->warn("exactly-once: the output producer hit a fatal error ({}); replacing it", reason);
+    producer_->close(0);  // fails what it still holds (reported against the retired epoch)
+    // Kept, not freed: stats() may be reading it on another thread right now.
+    retired_producers_.push_back(std::move(producer_));
+    producer_ = make_producer();
+}
+
+void KafkaSink::emit(std::string_view output, std::string_view key, std::string_view value, int64_t,
+                     CommitEpoch *epoch) {
+    send(config_.outputs.find(output)->second, key, value, {}, epoch);
+}
+
+bool KafkaSink::dead_letter(std::string_view key, std::string_view value, std::vector<KafkaHeader> headers,
+                            CommitEpoch *epoch) {
+    DeadLetter letter(key, value, std::move(headers), dead_letter_max_bytes_);
+    send(config_.outputs.at("dlq"), letter.key(), letter.value(), letter.headers(), epoch);
+    if (letter.truncated()) counters_.dead_letters_truncated.fetch_add(1, std::memory_order_relaxed);
+    return letter.truncated();
+}
+
+bool KafkaSink::wait_acknowledged(Deadline deadline) {
+    // Outputs that failed are sent again or dead-lettered, and those need acknowledging too.
+    bool settled = false;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        settled = producer_->flush(static_cast<int>(std::max<int64_t>(0, left.count())));
+        if (!resend_failed_outputs()) break;
+        settled = false;
+        if (std::chrono::steady_clock::now() >= deadline) break;
+    }
+    return settled;
+}
+
+Json KafkaSink::stats() const {
+    return {{"sent", counters_.outputs_sent.load()},
+            {"delivered", counters_.outputs_delivered.load()},
+            {"failed", counters_.outputs_failed.load()},
+            {"refused", counters_.outputs_refused.load()},
+            {"retried", counters_.outputs_retried.load()}};
+}
+
+void KafkaSink::set_output_tap(iots_output_tap_fn tap, void *opaque) {
+    output_name_by_topic_.clear();
+    for (const auto &[name, topic] : config_.outputs) output_name_by_topic_.emplace(topic, name);
+    output_tap_ = tap;
+    output_tap_opaque_ = opaque;
+}
+
+void KafkaSink::send(std::string_view topic, std::string_view key, std::string_view value,
+                     std::span<const KafkaHeader> headers, CommitEpoch *epoch) {
     epoch->outstanding.fetch_add(1, std::memory_order_relaxed);
     try {
         producer_->send(topic, key, value, headers, epoch);
@@ -43,15 +142,7 @@ void Pipeline::send_output(std::string_view topic, std::string_view key, std::st
     counters_.outputs_sent.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Pipeline::set_output_tap(iots_output_tap_fn tap, void *opaque) {
-    if (started_) throw Error(IOTS_ERR_STATE, "the output tap can only be set before the pipeline starts");
-    output_name_by_topic_.clear();
-    for (const auto &[name, topic] : config_.outputs) output_name_by_topic_.emplace(topic, name);
-    output_tap_ = tap;
-    output_tap_opaque_ = opaque;
-}
-
-void Pipeline::tap_output(const iots_delivery_report_t &report, const rd_kafka_message_t &message) const {
+void KafkaSink::tap_output(const iots_delivery_report_t &report, const rd_kafka_message_t &message) const {
     const char *topic = report.topic ? report.topic : "";
     auto name = output_name_by_topic_.find(std::string_view(topic));
     iots_output_record_t record{sizeof(iots_output_record_t),
@@ -69,7 +160,7 @@ void Pipeline::tap_output(const iots_delivery_report_t &report, const rd_kafka_m
     }
 }
 
-void Pipeline::on_delivery(const iots_delivery_report_t &report, const rd_kafka_message_t &message) {
+void KafkaSink::on_delivery(const iots_delivery_report_t &report, const rd_kafka_message_t &message) {
     auto *epoch = static_cast<CommitEpoch *>(report.msg_opaque);
     if (report.err == IOTS_OK) {
         counters_.outputs_delivered.fetch_add(1, std::memory_order_relaxed);
@@ -104,7 +195,7 @@ void Pipeline::on_delivery(const iots_delivery_report_t &report, const rd_kafka_
     if (epoch) epoch->outstanding.fetch_sub(1, std::memory_order_acq_rel);
 }
 
-bool Pipeline::resend_failed_outputs() {
+bool KafkaSink::resend_failed_outputs() {
     std::vector<FailedOutput> failed;
     {
         std::lock_guard lock(failed_outputs_mutex_);
@@ -121,7 +212,7 @@ bool Pipeline::resend_failed_outputs() {
                                          output.topic, rd_kafka_err2str(output.error),
                                          counters_.outputs_retried.load(std::memory_order_relaxed));
             }
-            send_output(output.topic, key, output.value, headers, output.epoch);
+            send(output.topic, key, output.value, headers, output.epoch);
         } else {
             dead_letter_refused_output(output.topic, key, output.value, headers, output.error, output.epoch);
         }
@@ -131,9 +222,9 @@ bool Pipeline::resend_failed_outputs() {
     return !failed.empty();
 }
 
-void Pipeline::dead_letter_refused_output(std::string_view topic, std::string_view key, std::string_view value,
-                                          std::span<const KafkaHeader> headers, rd_kafka_resp_err_t error,
-                                          CommitEpoch *epoch) {
+void KafkaSink::dead_letter_refused_output(std::string_view topic, std::string_view key, std::string_view value,
+                                           std::span<const KafkaHeader> headers, rd_kafka_resp_err_t error,
+                                           CommitEpoch *epoch) {
     counters_.outputs_refused.fetch_add(1, std::memory_order_relaxed);
     const std::string &dlq = config_.outputs.at("dlq");
     if (topic == dlq) {
@@ -146,7 +237,7 @@ void Pipeline::dead_letter_refused_output(std::string_view topic, std::string_vi
                                  value.size(), rd_kafka_err2str(error));
         DeadLetter letter(key, value, {headers.begin(), headers.end()}, dead_letter_max_bytes_, /*drop_value=*/true);
         counters_.dead_letters_truncated.fetch_add(1, std::memory_order_relaxed);
-        send_output(dlq, letter.key(), letter.value(), letter.headers(), epoch);
+        send(dlq, letter.key(), letter.value(), letter.headers(), epoch);
         return;
     }
     const std::string detail = std::string(topic) + ": " + rd_kafka_err2str(error);
@@ -158,26 +249,10 @@ void Pipeline::dead_letter_refused_output(std::string_view topic, std::string_vi
                       dead_letter_max_bytes_);
     logger("pipeline")->warn("output of {} bytes to {} refused ({}); dead-lettered", value.size(), topic,
                              rd_kafka_err2str(error));
-    send_output(dlq, letter.key(), letter.value(), letter.headers(), epoch);
+    send(dlq, letter.key(), letter.value(), letter.headers(), epoch);
     counters_.outputs_dead_lettered.fetch_add(1, std::memory_order_relaxed);
     if (letter.truncated()) counters_.dead_letters_truncated.fetch_add(1, std::memory_order_relaxed);
-    std::lock_guard lock(stats_mutex_);
-    ++dead_letter_reasons_[std::string(kOutputRefused)];
-}
-
-void Pipeline::dead_letter_message(const rd_kafka_message_t &message, std::string_view reason,
-                                   std::string_view detail) {
-    std::string source = std::string(rd_kafka_topic_name(message.rkt)) + ":" + std::to_string(message.partition) +
-                         ":" + std::to_string(message.offset);
-    DeadLetter letter(
-        std::string_view(static_cast<const char *>(message.key), message.key ? message.key_len : 0),
-        std::string_view(static_cast<const char *>(message.payload), message.payload ? message.len : 0),
-        {{dead_letter_header::reason, reason}, {dead_letter_header::detail, detail}, {dead_letter_header::source, source}},
-        dead_letter_max_bytes_);
-    send_output(config_.outputs.at("dlq"), letter.key(), letter.value(), letter.headers());
-    if (letter.truncated()) counters_.dead_letters_truncated.fetch_add(1, std::memory_order_relaxed);
-    std::lock_guard lock(stats_mutex_);
-    ++dead_letter_reasons_[std::string(reason)];
+    count_dead_letter_(kOutputRefused);
 }
 
 }  // namespace iotstream

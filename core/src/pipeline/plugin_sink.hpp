@@ -6,6 +6,7 @@
 // nothing is committed past it, and the pipeline stops naming the sink.
 // At most `max_queued` batches are handed over and not yet acknowledged before full() says so;
 // the pipeline then pauses its input (Pipeline::sink_backpressure, docs/sinks.md#backpressure).
+// One implementation of OutputSink (output_sink.hpp).
 #pragma once
 
 #include <atomic>
@@ -22,42 +23,40 @@
 #include <vector>
 
 #include "common/config.hpp"
+#include "pipeline/output_sink.hpp"
 #include "plugin_host/plugin_instance.hpp"
 
 namespace iotstream {
 
-struct CommitEpoch;
-
-class SinkRunner {
+class PluginSink final : public OutputSink {
 public:
-    SinkRunner(std::unique_ptr<PluginInstance> instance, std::set<std::string, std::less<>> outputs, size_t max_batch,
+    PluginSink(std::unique_ptr<PluginInstance> instance, std::set<std::string, std::less<>> outputs, size_t max_batch,
                size_t max_queued);
     // Stops the thread (queued batches are not written, their epochs stay open), then destroys
     // the instance.
-    ~SinkRunner();
-    SinkRunner(const SinkRunner &) = delete;
-    SinkRunner &operator=(const SinkRunner &) = delete;
+    ~PluginSink();
+    PluginSink(const PluginSink &) = delete;
+    PluginSink &operator=(const PluginSink &) = delete;
 
     // Must be called once the runner is at its final address (the context points at it).
     void start();
-    std::string_view name() const { return instance_->name(); }
-    bool wants(std::string_view output) const { return outputs_.count(output) != 0; }
-    // Pipeline thread: adds a record to the open batch of `epoch` (a full batch is queued).
-    void add(std::string_view output, std::string_view key, std::string_view value, int64_t event_time_ms,
-             CommitEpoch *epoch);
-    // Pipeline thread: queues the open batch (before its epoch is sealed).
-    void hand_over();
+    std::string_view name() const override { return instance_->name(); }
+    bool wants(std::string_view output) const override { return outputs_.count(output) != 0; }
+    // Adds the record to the open batch of `epoch` (a full batch is queued).
+    void emit(std::string_view output, std::string_view key, std::string_view value, int64_t event_time_ms,
+              CommitEpoch *epoch) override;
+    // Queues the open batch.
+    void hand_over() override;
     // Any thread (host->sink_ack): 0, or 1 for an unknown token.
     int ack(uint64_t token, int status, const char *detail);
-    // Why the sink failed for good, or "".
-    std::string failure() const;
+    std::string failure() const override;
     // True while max_queued batches or more are handed over and not acknowledged.
     bool full() const;
     // Waits until the sink is not full (or failed), at most until `deadline`; true when it is not.
-    bool wait_for_room(std::chrono::steady_clock::time_point deadline);
+    bool wait_for_room(Deadline deadline) override;
     // True when every batch handed over was acknowledged, waiting until `deadline`.
-    bool wait_acknowledged(std::chrono::steady_clock::time_point deadline);
-    Json stats() const;
+    bool wait_acknowledged(Deadline deadline) override;
+    Json stats() const override;
 
 private:
     struct Batch {

@@ -1,18 +1,18 @@
-// The sink runner: batching on the pipeline thread, writes on the sink's thread, acks from any.
-#include "pipeline/sinks.hpp"
+// A sink plugin as an OutputSink: batching on the pipeline thread, writes on the sink's thread, acks from any.
+#include "pipeline/plugin_sink.hpp"
 
 #include "common/log.hpp"
 #include "pipeline/commit_epochs.hpp"
 
 namespace iotstream {
 
-SinkRunner::SinkRunner(std::unique_ptr<PluginInstance> instance, std::set<std::string, std::less<>> outputs,
+PluginSink::PluginSink(std::unique_ptr<PluginInstance> instance, std::set<std::string, std::less<>> outputs,
                        size_t max_batch, size_t max_queued)
     : instance_(std::move(instance)), outputs_(std::move(outputs)), max_batch_(max_batch), max_queued_(max_queued) {}
 
-void SinkRunner::start() { thread_ = std::thread([this] { run(); }); }
+void PluginSink::start() { thread_ = std::thread([this] { run(); }); }
 
-SinkRunner::~SinkRunner() {
+PluginSink::~PluginSink() {
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
@@ -22,8 +22,8 @@ SinkRunner::~SinkRunner() {
     instance_.reset();  // destroy(): the plugin acknowledges what it still holds before it returns
 }
 
-void SinkRunner::add(std::string_view output, std::string_view key, std::string_view value, int64_t event_time_ms,
-                     CommitEpoch *epoch) {
+void PluginSink::emit(std::string_view output, std::string_view key, std::string_view value, int64_t event_time_ms,
+                      CommitEpoch *epoch) {
     if (open_ && open_->epoch != epoch) hand_over();
     if (!open_) {
         open_ = std::make_unique<Batch>();
@@ -38,7 +38,7 @@ void SinkRunner::add(std::string_view output, std::string_view key, std::string_
     if (open_->values.size() >= max_batch_) hand_over();
 }
 
-void SinkRunner::hand_over() {
+void PluginSink::hand_over() {
     if (!open_) return;
     {
         std::lock_guard lock(mutex_);
@@ -51,7 +51,7 @@ void SinkRunner::hand_over() {
     changed_.notify_all();
 }
 
-int SinkRunner::ack(uint64_t token, int status, const char *detail) {
+int PluginSink::ack(uint64_t token, int status, const char *detail) {
     CommitEpoch *epoch = nullptr;
     {
         std::lock_guard lock(mutex_);
@@ -80,28 +80,28 @@ int SinkRunner::ack(uint64_t token, int status, const char *detail) {
     return 0;
 }
 
-std::string SinkRunner::failure() const {
+std::string PluginSink::failure() const {
     std::lock_guard lock(mutex_);
     return failure_;
 }
 
-bool SinkRunner::full() const {
+bool PluginSink::full() const {
     std::lock_guard lock(mutex_);
     return unacked_.size() >= max_queued_;
 }
 
-bool SinkRunner::wait_for_room(std::chrono::steady_clock::time_point deadline) {
+bool PluginSink::wait_for_room(Deadline deadline) {
     std::unique_lock lock(mutex_);
     return changed_.wait_until(lock, deadline, [&] { return unacked_.size() < max_queued_ || !failure_.empty(); });
 }
 
-bool SinkRunner::wait_acknowledged(std::chrono::steady_clock::time_point deadline) {
+bool PluginSink::wait_acknowledged(Deadline deadline) {
     std::unique_lock lock(mutex_);
     return changed_.wait_until(lock, deadline, [&] { return unacked_.empty() || !failure_.empty(); }) &&
            unacked_.empty();
 }
 
-Json SinkRunner::stats() const {
+Json PluginSink::stats() const {
     std::lock_guard lock(mutex_);
     return {{"plugin", std::string(name())}, {"batches", batches_}, {"records", records_},
             {"acknowledged", acked_}, {"failed", failed_},
@@ -110,7 +110,7 @@ Json SinkRunner::stats() const {
             {"unacknowledged", unacked_.size()}, {"error", failure_}};
 }
 
-void SinkRunner::run() {
+void PluginSink::run() {
     for (;;) {
         std::unique_ptr<Batch> batch;
         {
