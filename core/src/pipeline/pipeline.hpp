@@ -29,6 +29,7 @@
 #include "kafka/envelope.hpp"
 #include "kafka/producer.hpp"
 #include "metrics/histogram.hpp"
+#include "pipeline/output_sink.hpp"
 #include "pipeline/pipeline_config.hpp"
 #include "pipeline/pipeline_counters.hpp"
 #include "pipeline/restore_points.hpp"
@@ -40,8 +41,6 @@ namespace iotstream {
 
 struct CommitEpoch;
 class KafkaSink;
-class OutputSink;
-class PluginSink;
 
 // Per stage (by plugin name; a swapped version goes on counting): records given to process(),
 // records it emitted (results and alerts), and the time of each process() call. Written by the
@@ -194,7 +193,7 @@ private:
 
     // Where outputs go (output_sink.hpp). kafka_ (the output topics, dead letters and the
     // transactional producer) is destroyed last, after the instances that may still emit;
-    // plugin_sinks_ (below) first, since their threads hold epochs and contexts.
+    // configured_sinks_ (below) first, since their threads hold epochs and contexts.
     std::unique_ptr<KafkaSink> kafka_;
     std::unique_ptr<Consumer> consumer_;
 
@@ -204,7 +203,8 @@ private:
     std::unique_ptr<LiveInstances> live_;
     std::vector<PluginInstance *> execution_order_;
     std::vector<StageMetrics *> execution_metrics_;  // of execution_order_[i]
-    std::vector<std::unique_ptr<PluginSink>> plugin_sinks_;  // destroyed first (~Pipeline): they hold epochs
+    // The config's `sinks` (sink plugins), in its order; destroyed first (~Pipeline): they hold epochs.
+    std::vector<std::unique_ptr<OutputSink>> configured_sinks_;
     // Every output sink, kafka_ first: the emit path and the commit epochs go through these only.
     std::vector<OutputSink *> sinks_;
     bool paused_for_sinks_ = false;  // the input is paused until every sink has room

@@ -7,7 +7,6 @@
 #include "pipeline/host_table.hpp"
 #include "pipeline/kafka_sink.hpp"
 #include "pipeline/pipeline.hpp"
-#include "pipeline/plugin_sink.hpp"
 
 namespace iotstream {
 
@@ -57,7 +56,7 @@ Pipeline::~Pipeline() {
     } catch (...) {
     }
     sinks_.clear();
-    plugin_sinks_.clear();  // joins their threads: nothing acknowledges an epoch after this
+    configured_sinks_.clear();  // joins their threads: nothing acknowledges an epoch after this
     live_.reset();  // instances go before the contexts and clients they use
     consumer_.reset();
     kafka_.reset();

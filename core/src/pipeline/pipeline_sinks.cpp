@@ -45,7 +45,7 @@ void Pipeline::build_sinks() {
         sink->start();
         contexts_.push_back(std::move(ctx));
         sinks_.push_back(sink.get());
-        plugin_sinks_.push_back(std::move(sink));
+        configured_sinks_.push_back(std::move(sink));
     }
 }
 

@@ -2,7 +2,6 @@
 // thread reads for it from state only it may touch.
 #include "pipeline/pipeline.hpp"
 #include "pipeline/kafka_sink.hpp"
-#include "pipeline/plugin_sink.hpp"
 
 #include <algorithm>
 
@@ -131,7 +130,7 @@ Json Pipeline::stats() const {
                       {"removed", counters_.plugins_removed.load()}, {"failed", counters_.plugins_failed.load()},
                       {"refused", counters_.plugins_refused.load()}};
     Json sinks = Json::array();
-    for (const auto &sink : plugin_sinks_) sinks.push_back(sink->stats());
+    for (const auto &sink : configured_sinks_) sinks.push_back(sink->stats());
     out["sinks"] = sinks;
     out["sink_backpressure"] = {{"waits", counters_.sink_waits.load()},
                                 {"input_pauses", counters_.sink_input_pauses.load()},
