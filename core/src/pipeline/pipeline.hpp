@@ -1,4 +1,4 @@
-// The stream pipeline: consume -> decode -> stage plugins -> output topics -> commit.
+// The stream pipeline: consume -> decode -> stage plugins -> output sinks -> commit.
 //
 // One processing thread owns the consumer, the decoder and every plugin instance, so plugin
 // calls are serialised as plugin.h promises; librdkafka's own threads fetch and send.
@@ -8,7 +8,8 @@
 // partition, the oldest offset any stage still holds in open state (so a new owner rebuilds
 // open windows by replay), with the partition's event-time watermark in the commit metadata
 // (so it knows which windows were already emitted). A sealed epoch is committed only once
-// every record produced before it was acknowledged by Kafka, and epochs commit in order.
+// every record produced before it was acknowledged by every sink it went to (Kafka's output
+// topics, sink plugins: output_sink.hpp), and epochs commit in order.
 #pragma once
 
 #include <atomic>
